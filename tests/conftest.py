@@ -2,7 +2,7 @@
 
 Helpers (docker, free_port, wait_for, start_postgres, ...) live in tests/support.py:
 `from support import docker, wait_for`. Everything a test starts is labelled
-`org.filmopoisk.test=1` and removed when the test session ends.
+with support.TEST_LABEL (unique per run) and removed when the test session ends.
 """
 
 import uuid

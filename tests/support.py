@@ -1,11 +1,16 @@
 """Helpers for tests: docker CLI, free ports, polling, a PostgreSQL container. Import with `from support import ...`."""
 
+import json
+import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 
-TEST_LABEL = 'org.filmopoisk.test=1'
+# Everything a test run starts carries this label; the value is per run, so parallel runs never
+# clean up each other's containers.
+TEST_LABEL = 'org.filmopoisk.test=%s' % uuid.uuid4().hex[:12]
 
 
 def docker(*args, check=True, timeout=120):
@@ -64,3 +69,32 @@ def start_postgres(image_ref, user='shs', password=None, db='shs', extra_args=()
     wait_for(lambda: docker('exec', name, 'pg_isready', '-h', '127.0.0.1', '-U', user, '-d', db,
                             check=False).returncode == 0, timeout=60, what='postgres ready')
     return pg
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def ansible_env():
+    """Environment for running ansible-playbook from the checkout (filmopoisk.shs resolves via .collections)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, 'ansible.cfg'),
+               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+    env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
+    return env
+
+
+def render_role(tmp_path, role, fact, role_vars, check=True):
+    """Run filmopoisk.shs.<role> in a throwaway playbook; return (CompletedProcess, fact value or None)."""
+    out = tmp_path / ('%s.json' % fact)
+    playbook = tmp_path / 'render.yml'
+    playbook.write_text(json.dumps([{
+        'hosts': 'localhost', 'gather_facts': False,
+        'tasks': [
+            {'ansible.builtin.include_role': {'name': 'filmopoisk.shs.' + role}, 'vars': role_vars},
+            {'ansible.builtin.copy': {'content': '{{ %s | to_json }}' % fact, 'dest': str(out), 'mode': '0600'}},
+        ]}]))
+    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), str(playbook)],
+                            cwd=REPO_ROOT, env=ansible_env(), text=True, capture_output=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError('rendering %s failed:\n%s\n%s' % (role, result.stdout[-3000:], result.stderr[-2000:]))
+    value = json.loads(out.read_text()) if result.returncode == 0 else None
+    return result, value
