@@ -30,8 +30,9 @@ def test_build_and_install(tmp_path):
     # Dev leftovers (venv, vendored collections, run state, CI) never ship.
     assert not [n for n in names if n.split('/')[0] in ('.venv', '.collections', '.run', '.cache', '.ci', '.git')]
 
-    # --no-deps: dependencies come from Galaxy, which is not reachable here.
-    galaxy('collection', 'install', '--no-deps', '-p', str(tmp_path / 'installed'), str(tarball))
+    # --no-deps: dependencies come from Galaxy, which is not reachable here. --force: the checkout
+    # itself is installed as filmopoisk.shs in .collections (ansible.cfg), which would count as done.
+    galaxy('collection', 'install', '--force', '--no-deps', '-p', str(tmp_path / 'installed'), str(tarball))
     installed = tmp_path / 'installed' / 'ansible_collections' / 'filmopoisk' / 'shs'
     assert (installed / 'meta' / 'runtime.yml').is_file()
     listing = galaxy('collection', 'list', '-p', str(tmp_path / 'installed'), 'filmopoisk.shs').stdout
