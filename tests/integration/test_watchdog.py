@@ -1,0 +1,250 @@
+"""The rendered watchdog script against real containers of the SHS image on this machine's Docker engine.
+
+Each test renders roles/watchdog (ansible-playbook, include_role) for a container of a unique compose
+project, runs the script on the host with python3, and breaks the app: kill -9, a hung process, memory over
+the limit. Traffic goes to 127.0.0.1 only. Decoys (same service label, another project) must stay untouched.
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from support import docker, free_port, wait_for
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+if not os.path.exists(ANSIBLE_PLAYBOOK):
+    ANSIBLE_PLAYBOOK = shutil.which('ansible-playbook') or 'ansible-playbook'
+# The interpreter the unit uses on a VM (the script's shebang); the test venv's python as a fallback.
+PYTHON = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
+APP_PORT = 8080
+EMAIL = 'watchdog@filmopoisk.test'
+RECOVERY_BUDGET = 10.0  # s: kill -9 of the app -> /ping healthy again
+
+PLAYBOOK = '''---
+- name: Render the watchdog role
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Render
+      ansible.builtin.include_role:
+        name: filmopoisk.shs.watchdog
+    - name: Save the script
+      ansible.builtin.copy:
+        content: "{{ watchdog_payload.files[0].content }}"
+        dest: "%s"
+        mode: "0755"
+'''
+
+
+def render_script(tmp_path, **role_vars):
+    """Render the role with these watchdog_* vars; return the path of the script it renders."""
+    script = tmp_path / 'shs-watchdog.py'
+    (tmp_path / 'play.yml').write_text(PLAYBOOK % script)
+    (tmp_path / 'vars.json').write_text(json.dumps({'watchdog_' + k: v for k, v in role_vars.items()}))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+               PATH=os.path.dirname(ANSIBLE_PLAYBOOK) + os.pathsep + os.environ.get('PATH', ''))
+    proc = subprocess.run([ANSIBLE_PLAYBOOK, str(tmp_path / 'play.yml'), '-e', '@' + str(tmp_path / 'vars.json')],
+                          cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=180)
+    assert proc.returncode == 0, proc.stdout
+    return script
+
+
+class Watchdog:
+    """The rendered script running on the host; its log (stderr) goes to a file the test reads."""
+
+    def __init__(self, script, log_path):
+        self.log_path = log_path
+        self._log = open(log_path, 'w')
+        env = {k: v for k, v in os.environ.items() if not k.startswith(('SHS_WATCHDOG_', 'JOURNAL_STREAM'))}
+        self.proc = subprocess.Popen([PYTHON, '-u', str(script)], stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=env)
+        self.wait_log(r'started: checking', timeout=15)
+
+    def log(self):
+        with open(self.log_path) as handle:
+            return handle.read()
+
+    def wait_log(self, pattern, timeout=30, after=0):
+        """The first log line (after character offset `after`) matching pattern."""
+        def find():
+            assert self.proc.poll() is None, 'watchdog exited (%s):\n%s' % (self.proc.returncode, self.log())
+            match = re.search('^.*' + pattern + '.*$', self.log()[after:], re.M)
+            return match.group(0) if match else None
+        return wait_for(find, timeout=timeout, interval=0.1, what='watchdog log /%s/' % pattern)
+
+    def terminate(self):
+        """SIGTERM; returns (exit code, seconds it took)."""
+        started = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._log.close()
+        return code, time.monotonic() - started
+
+
+@pytest.fixture
+def watchdogs():
+    started = []
+
+    def run(script, log_path):
+        wd = Watchdog(script, log_path)
+        started.append(wd)
+        return wd
+    yield run
+    for wd in started:
+        wd.terminate()
+        print('--- watchdog log (%s) ---\n%s' % (wd.log_path, wd.log()))
+
+
+def ping(port, timeout=1.0):
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+    try:
+        conn.request('GET', '/ping')
+        response = conn.getresponse()
+        return response.status == 200 and response.read().decode().strip() == 'pong'
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def compose_labels(project, service='shs'):
+    return ['--label', 'com.docker.compose.project=' + project, '--label', 'com.docker.compose.service=' + service,
+            '--label', 'com.docker.compose.oneoff=False']
+
+
+def start_app(container, image_ref, project, port, env=()):
+    """The SHS reference service as compose would label it, published on 127.0.0.1:port."""
+    log_dir = '/opt/bongo/logs/' + hashlib.sha1(EMAIL.encode()).hexdigest()[:10]
+    boot = ('mkdir -p %s && printf "student_email: %s\\n" > /tmp/config.yaml && exec /app/bingo run_server'
+            % (log_dir, EMAIL))
+    args = compose_labels(project) + ['-p', '127.0.0.1:%d:%d' % (port, APP_PORT), '-e', 'SHS_CONFIG=/tmp/config.yaml',
+                                      '-e', 'SHS_HTTP_PORT=%d' % APP_PORT]
+    for item in env:
+        args += ['-e', item]
+    name = container(image_ref, *args, cmd=['sh', '-c', boot], name='fp-test-wd-%s' % uuid.uuid4().hex[:8])
+    wait_for(lambda: ping(port), timeout=60, what='the app answering /ping on 127.0.0.1:%d' % port)
+    return name
+
+
+def state(name):
+    return json.loads(docker('inspect', '--format', '{{json .State}}', name).stdout)
+
+
+def container_id(name):
+    return docker('inspect', '--format', '{{.Id}}', name).stdout.strip()
+
+
+def wait_healthy(port, timeout):
+    started = time.monotonic()
+    wait_for(lambda: ping(port, timeout=0.5), timeout=timeout, interval=0.05, what='/ping healthy again')
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def project():
+    return 'fp-wd-%s' % uuid.uuid4().hex[:10]
+
+
+def test_kill_9_recovers_within_10_s_and_other_projects_are_untouched(image, container, watchdogs, project,
+                                                                      tmp_path):
+    shs = image('shs')
+    port = free_port()
+    app = start_app(container, shs, project, port)
+    app_id = container_id(app)
+    other = project + '-other'
+    decoy_running = container(shs, *compose_labels(other), cmd=['sleep', 'infinity'])
+    decoy_exited = container(shs, *compose_labels(other), cmd=['true'])
+    wait_for(lambda: state(decoy_exited)['Status'] == 'exited', timeout=30, what='decoy exited')
+    decoy_before = {name: state(name) for name in (decoy_running, decoy_exited)}
+
+    # Defaults of the role (interval 3 s, timeout 2 s, 2 failures, grace 10 s) except where the app is.
+    script = render_script(tmp_path, port=port, project=project)
+    wd = watchdogs(script, tmp_path / 'watchdog.log')
+
+    times = []
+    for round_ in range(3):
+        offset = len(wd.log())
+        time.sleep(1.0 + round_)  # different phases relative to the 3 s check schedule
+        docker('kill', '-s', 'KILL', app)
+        times.append(wait_healthy(port, timeout=30))
+        line = wd.wait_log(r'starting container ', timeout=5, after=offset)
+        assert app_id[:12] in line and 'name %s' % app in line and 'project %s' % project in line, line
+        assert '/ping failed:' in line and 'the container is exited (exit code 137)' in line, line
+        wd.wait_log(r'answers /ping again', timeout=10, after=offset)
+    print('kill -9 -> /ping healthy again: %s s' % ', '.join('%.2f' % t for t in times))
+    assert max(times) < RECOVERY_BUDGET, times
+
+    for name, before in decoy_before.items():
+        after = state(name)
+        assert (after['Status'], after['StartedAt']) == (before['Status'], before['StartedAt']), name
+    log = wd.log()
+    assert container_id(decoy_running)[:12] not in log and container_id(decoy_exited)[:12] not in log
+
+    code, took = wd.terminate()
+    assert code == 0 and took < 5, (code, took)
+    assert re.search(r'stopping on SIGTERM$', wd.log(), re.M)
+
+
+def test_hung_app_is_restarted_after_consecutive_failures(image, container, watchdogs, project, tmp_path):
+    port = free_port()
+    app = start_app(container, image('shs'), project, port)
+    started_before = state(app)['StartedAt']
+    # Role defaults (3 s / 2 s / 2 failures / restart -t 3) but a shorter grace, so the test need not wait 10 s.
+    script = render_script(tmp_path, port=port, project=project, startup_grace=3)
+    wd = watchdogs(script, tmp_path / 'watchdog.log')
+    time.sleep(4)  # past the startup grace of the freshly started container
+
+    pid = state(app)['Pid']
+    os.kill(pid, signal.SIGSTOP)  # hung: the port still accepts connections, nothing answers
+    took = wait_healthy(port, timeout=40)
+    print('SIGSTOP (hung app) -> /ping healthy again: %.2f s' % took)
+    line = wd.wait_log(r'restarting container ', timeout=5)
+    assert 'name %s' % app in line and '2 consecutive /ping failures: no answer within 2 s' in line, line
+    assert re.search(r'/ping failed \(1/2\): no answer within 2 s', wd.log())
+    assert state(app)['StartedAt'] != started_before
+    # interval 3 + 2 failed checks (2 s timeout each) + docker restart -t 3 + boot: well under 20 s
+    assert took < 20
+
+
+def test_memory_limit_restarts_the_container(image, container, watchdogs, project, tmp_path):
+    port = free_port()
+    app = start_app(container, image('shs'), project, port)
+    started_before = state(app)['StartedAt']
+    script = render_script(tmp_path, port=port, project=project, memory_limit_mb=1, startup_grace=2, interval=1)
+    wd = watchdogs(script, tmp_path / 'watchdog.log')
+    line = wd.wait_log(r'restarting container .*memory usage', timeout=20)
+    assert 'name %s' % app in line and re.search(r'memory usage [\d.]+ MiB is over the limit of 1 MiB', line), line
+    wait_healthy(port, timeout=15)
+    assert state(app)['StartedAt'] != started_before
+
+
+def test_without_a_project_an_ambiguous_match_is_never_touched(image, container, watchdogs, project, tmp_path):
+    shs = image('shs')
+    port = free_port()
+    app = start_app(container, shs, project, port)
+    container(shs, *compose_labels(project + '-other'), cmd=['sleep', 'infinity'])
+    script = render_script(tmp_path, port=port, project='', interval=1, timeout=1)
+    wd = watchdogs(script, tmp_path / 'watchdog.log')
+    docker('kill', '-s', 'KILL', app)
+    line = wd.wait_log(r'compose projects .* have service shs: not touching any', timeout=10)
+    assert project in line and project + '-other' in line, line
+    time.sleep(3)
+    assert state(app)['Status'] == 'exited'
+    assert 'starting container' not in wd.log() and 'restarting container' not in wd.log()

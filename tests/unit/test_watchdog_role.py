@@ -1,0 +1,424 @@
+"""roles/watchdog: the rendered payload fragment, variable checks, the unit, and the script's decisions.
+
+The role is rendered the way a play uses it (ansible-playbook + include_role filmopoisk.shs.watchdog);
+the script's logic is then exercised in-process against a fake Docker Engine API (the real engine is
+tests/integration/test_watchdog.py's job).
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+if not os.path.exists(ANSIBLE_PLAYBOOK):
+    ANSIBLE_PLAYBOOK = shutil.which('ansible-playbook') or 'ansible-playbook'
+
+PLAYBOOK = '''---
+- name: Render the watchdog role
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Render
+      ansible.builtin.include_role:
+        name: filmopoisk.shs.watchdog
+    - name: Save the fragment
+      ansible.builtin.copy:
+        content: "{{ watchdog_payload | to_json }}"
+        dest: "%s"
+        mode: "0644"
+      when: not ansible_check_mode
+    - name: The fragment exists in check mode too
+      ansible.builtin.assert:
+        that: watchdog_payload.systemd_units | length == (1 if watchdog_enabled | default(true) | bool else 0)
+'''
+
+
+def render(tmp_path, extra=None, check=False, name='render'):
+    """Run the role; return (CompletedProcess, payload dict or None)."""
+    workdir = tmp_path / name
+    workdir.mkdir()
+    out = workdir / 'payload.json'
+    (workdir / 'play.yml').write_text(PLAYBOOK % out)
+    (workdir / 'vars.json').write_text(json.dumps(extra or {}))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_LOCAL_TEMP=str(workdir / 'tmp'), ANSIBLE_FORCE_COLOR='0',
+               PATH=os.path.dirname(ANSIBLE_PLAYBOOK) + os.pathsep + os.environ.get('PATH', ''))
+    cmd = [ANSIBLE_PLAYBOOK, str(workdir / 'play.yml'), '-e', '@' + str(workdir / 'vars.json')]
+    if check:
+        cmd.append('--check')
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=180)
+    payload = json.loads(out.read_text()) if out.exists() else None
+    return proc, payload
+
+
+@pytest.fixture(scope='module')
+def default_render(tmp_path_factory):
+    proc, payload = render(tmp_path_factory.mktemp('watchdog-default'))
+    assert proc.returncode == 0, proc.stdout
+    return proc, payload
+
+
+@pytest.fixture(scope='module')
+def script(default_render, tmp_path_factory):
+    """The rendered script (default vars) imported as a module."""
+    path = tmp_path_factory.mktemp('watchdog-module') / 'shs_watchdog.py'
+    path.write_text(default_render[1]['files'][0]['content'])
+    spec = importlib.util.spec_from_file_location('shs_watchdog_rendered', str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------------ the fragment
+
+def test_default_fragment(default_render):
+    proc, payload = default_render
+    assert set(payload) == {'name', 'compose', 'files', 'bootcmd', 'runcmd', 'systemd_units'}
+    assert payload['name'] == 'watchdog'
+    assert payload['compose'] == {} and payload['bootcmd'] == [] and payload['runcmd'] == []
+
+    [script_file] = payload['files']
+    assert script_file['path'] == '/usr/local/lib/filmopoisk/shs-watchdog.py'
+    assert script_file['permissions'] == '0755'
+    assert script_file['owner'] == 'root:root'
+    content = script_file['content']
+    assert content.startswith('#!/usr/bin/python3\n') and content.endswith('\n')
+    assert "'port': 80," in content and "'interval': 3.0," in content and "'failures': 2," in content
+    assert "'service': \"shs\"," in content and "'project': \"\"," in content
+    compile(content, 'shs-watchdog.py', 'exec')
+
+    [unit] = payload['systemd_units']
+    assert unit['name'] == 'shs-watchdog.service' and unit['enabled'] is True
+    lines = unit['content'].splitlines()
+    for expected in ('Restart=always', 'RestartSec=1', 'After=docker.service', 'Wants=docker.service',
+                     'WantedBy=multi-user.target', 'StartLimitIntervalSec=0',
+                     'ExecStart=/usr/bin/python3 -u /usr/local/lib/filmopoisk/shs-watchdog.py',
+                     'EnvironmentFile=-/etc/default/shs-watchdog'):
+        assert expected in lines, expected
+    # A missing docker.service (local COI nodes use the host's engine) must not stop the unit.
+    assert not [line for line in lines if line.startswith(('Requires=', 'BindsTo=', 'Requisite='))]
+    # The role only sets a fact: nothing changed but the test's own copy task.
+    assert 'changed=1 ' in proc.stdout
+
+
+def test_configured_values_reach_script_and_unit(tmp_path):
+    proc, payload = render(tmp_path, {
+        'watchdog_port': 18123, 'watchdog_interval': 1.5, 'watchdog_timeout': 1, 'watchdog_failures': 3,
+        'watchdog_service': 'app', 'watchdog_project': 'node-7', 'watchdog_memory_limit_mb': 700,
+        'watchdog_expect_body': 'ok "quoted"', 'watchdog_script_path': '/opt/wd/wd.py',
+        'watchdog_unit_name': 'app-watchdog.service', 'watchdog_stop_timeout': 5})
+    assert proc.returncode == 0, proc.stdout
+    content = payload['files'][0]['content']
+    for expected in ("'port': 18123,", "'interval': 1.5,", "'timeout': 1.0,", "'failures': 3,",
+                     "'service': \"app\",", "'project': \"node-7\",", "'memory_limit_mb': 700,",
+                     "'expect_body': \"ok \\\"quoted\\\"\",", "'stop_timeout': 5,"):
+        assert expected in content, expected
+    assert payload['files'][0]['path'] == '/opt/wd/wd.py'
+    unit = payload['systemd_units'][0]
+    assert unit['name'] == 'app-watchdog.service'
+    assert 'ExecStart=/usr/bin/python3 -u /opt/wd/wd.py' in unit['content'].splitlines()
+    assert 'SyslogIdentifier=app-watchdog' in unit['content'].splitlines()
+
+
+def test_render_is_deterministic(tmp_path, default_render):
+    proc, again = render(tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    assert json.dumps(again, sort_keys=True) == json.dumps(default_render[1], sort_keys=True)
+
+
+def test_check_mode_renders_and_changes_nothing(tmp_path):
+    proc, _ = render(tmp_path, check=True)
+    assert proc.returncode == 0, proc.stdout
+    assert 'changed=0 ' in proc.stdout and 'failed=0 ' in proc.stdout
+
+
+def test_disabled_renders_an_empty_fragment(tmp_path):
+    proc, payload = render(tmp_path, {'watchdog_enabled': 'false'})
+    assert proc.returncode == 0, proc.stdout
+    assert payload == {'name': 'watchdog', 'compose': {}, 'files': [], 'bootcmd': [], 'runcmd': [],
+                       'systemd_units': []}
+
+
+@pytest.mark.parametrize('extra, expected', [
+    ({'watchdog_interval': 'abc'}, "argument 'watchdog_interval' is of type str"),
+    ({'watchdog_port': 70000}, 'watchdog_port must be a TCP port (1-65535), got 70000'),
+    ({'watchdog_port': 'http'}, "argument 'watchdog_port' is of type str"),
+    ({'watchdog_failures': [2]}, "argument 'watchdog_failures' is of type list"),
+    ({'watchdog_enabled': 'maybe'}, "argument 'watchdog_enabled' is of type str"),
+    ({'watchdog_timeout': 0}, 'watchdog_timeout must be 0.1-60 seconds, got 0'),
+    ({'watchdog_service': {'name': 'shs'}}, 'watchdog_service must be a compose service name'),
+    ({'watchdog_project': 'Has Space'}, 'watchdog_project must be empty or a compose project name'),
+    ({'watchdog_ping_path': 'ping'}, 'watchdog_ping_path must start with /'),
+    ({'watchdog_script_path': 'relative/x.py'}, 'watchdog_script_path must be an absolute path'),
+    ({'watchdog_unit_name': 'shs-watchdog'}, 'watchdog_unit_name must be a systemd unit name'),
+    ({'watchdog_intervall': 5}, 'unknown variable(s) watchdog_intervall'),
+])
+def test_bad_variables_fail_before_rendering(tmp_path, extra, expected):
+    proc, payload = render(tmp_path, extra)
+    assert proc.returncode != 0
+    assert payload is None
+    flat = ' '.join(proc.stdout.split())
+    assert expected in flat, proc.stdout
+    assert 'Render the watchdog payload fragment' not in proc.stdout  # failed before that task
+
+
+def test_unit_passes_systemd_analyze_verify(tmp_path):
+    analyze = shutil.which('systemd-analyze')
+    if not analyze:
+        pytest.skip('systemd-analyze is not installed')
+    script_path = tmp_path / 'root' / 'usr-local-lib' / 'shs-watchdog.py'
+    proc, payload = render(tmp_path, {'watchdog_script_path': str(script_path)})
+    assert proc.returncode == 0, proc.stdout
+    script_path.parent.mkdir(parents=True)
+    script_path.write_text(payload['files'][0]['content'])
+    script_path.chmod(0o755)
+    unit = payload['systemd_units'][0]
+    unit_path = tmp_path / unit['name']
+    unit_path.write_text(unit['content'])
+    result = subprocess.run([analyze, 'verify', '--man=no', str(unit_path)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    ours = [line for line in result.stdout.splitlines() if unit['name'] in line or str(script_path) in line]
+    assert result.returncode == 0 and not ours, result.stdout
+
+
+def test_script_print_config_and_env_overrides(default_render, tmp_path):
+    path = tmp_path / 'wd.py'
+    path.write_text(default_render[1]['files'][0]['content'])
+    env = dict(os.environ, SHS_WATCHDOG_PROJECT='node-3', SHS_WATCHDOG_INTERVAL='0.5')
+    out = subprocess.run([sys.executable, str(path), '--print-config'], env=env, text=True, capture_output=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    settings = json.loads(out.stdout)
+    assert settings['project'] == 'node-3' and settings['interval'] == 0.5 and settings['port'] == 80
+    env = dict(os.environ, SHS_WATCHDOG_PORT='99999', SHS_WATCHDOG_FAILURES='two')
+    bad = subprocess.run([sys.executable, str(path)], env=env, text=True, capture_output=True, timeout=30)
+    assert bad.returncode == 2
+    assert 'SHS_WATCHDOG_FAILURES' in bad.stderr and 'port must be 1-65535' in bad.stderr
+
+
+MERGE_PLAYBOOK = '''---
+- name: Render the watchdog role and merge it like an instance group does
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Render
+      ansible.builtin.include_role:
+        name: filmopoisk.shs.watchdog
+    - name: Save the instance metadata
+      ansible.builtin.copy:
+        content: "{{ [watchdog_payload] | filmopoisk.shs.coi_metadata(project_name='shs') | to_json }}"
+        dest: "%s"
+        mode: "0644"
+'''
+
+
+def test_fragment_merges_into_coi_metadata(tmp_path):
+    """The fragment is what filmopoisk.shs.coi_metadata accepts: script in write_files, unit enabled."""
+    yaml = pytest.importorskip('yaml')
+    out = tmp_path / 'metadata.json'
+    (tmp_path / 'play.yml').write_text(MERGE_PLAYBOOK % out)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+               PATH=os.path.dirname(ANSIBLE_PLAYBOOK) + os.pathsep + os.environ.get('PATH', ''))
+    proc = subprocess.run([ANSIBLE_PLAYBOOK, str(tmp_path / 'play.yml')], cwd=ROOT, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=180)
+    assert proc.returncode == 0, proc.stdout
+    metadata = json.loads(out.read_text())
+    user_data = metadata['user-data']
+    assert user_data.startswith('#cloud-config')
+    cloud = yaml.safe_load(user_data)
+    files = {f['path']: f for f in cloud['write_files']}
+    script = files['/usr/local/lib/filmopoisk/shs-watchdog.py']
+    assert script['permissions'] == '0755' and script['content'].startswith('#!/usr/bin/python3')
+    assert 'Restart=always' in files['/etc/systemd/system/shs-watchdog.service']['content']
+    assert any('shs-watchdog.service' in (c if isinstance(c, str) else ' '.join(c)) and 'enable' in str(c)
+               for c in cloud['runcmd'])
+
+
+# ------------------------------------------------------------------ the script's decisions (fake engine)
+
+class FakeDocker:
+    def __init__(self, containers=(), memory=0):
+        self.items = list(containers)
+        self.calls = []
+        self.memory = memory
+
+    def containers(self, labels):
+        wanted = dict(label.split('=', 1) for label in labels)
+        return [{'Id': c['Id'], 'Labels': c['Config']['Labels']} for c in self.items
+                if all(c['Config']['Labels'].get(k) == v for k, v in wanted.items())]
+
+    def inspect(self, cid):
+        return next(c for c in self.items if c['Id'] == cid)
+
+    def start(self, cid):
+        self.calls.append(('start', cid))
+
+    def restart(self, cid, stop_timeout):
+        self.calls.append(('restart', cid, stop_timeout))
+
+    def unpause(self, cid):
+        self.calls.append(('unpause', cid))
+
+    def memory_usage(self, cid):
+        return self.memory
+
+
+def fake_container(cid, project='p1', service='shs', status='running', started='2020-01-01T00:00:00.5Z',
+                   paused=False, oneoff='False'):
+    return {'Id': cid * 64 if len(cid) == 1 else cid, 'Name': '/%s-%s-1' % (project, service),
+            'State': {'Status': status, 'Running': status in ('running', 'paused'), 'Paused': paused,
+                      'StartedAt': started, 'ExitCode': 137 if status == 'exited' else 0},
+            'Config': {'Labels': {'com.docker.compose.service': service, 'com.docker.compose.project': project,
+                                  'com.docker.compose.oneoff': oneoff}}}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def watchdog(script, docker, ping_results, **overrides):
+    settings = dict(script.DEFAULTS, **overrides)
+    clock = Clock()
+    wd = script.Watchdog(settings, docker, stop=None, clock=clock, wall=lambda: 1577836900.0)  # 2020-01-01T00:01:40Z
+    results = iter(ping_results)
+    wd.ping = lambda: next(results)
+    return wd, clock
+
+
+DOWN = (False, 'connection refused')
+UP = (True, 'ok')
+
+
+def test_exited_container_is_started_at_the_first_failure(script, capsys):
+    docker = FakeDocker([fake_container('a', status='exited')])
+    wd, _ = watchdog(script, docker, [DOWN])
+    wd.check()
+    assert docker.calls == [('start', 'a' * 64)]
+    err = capsys.readouterr().err
+    assert 'starting container aaaaaaaaaaaa (name p1-shs-1, service shs, project p1): /ping failed: ' \
+           'connection refused; the container is exited (exit code 137)' in err
+
+
+def test_running_container_is_restarted_after_consecutive_failures(script, capsys):
+    docker = FakeDocker([fake_container('a')])
+    wd, _ = watchdog(script, docker, [DOWN, UP, DOWN, DOWN])
+    wd.check()
+    wd.check()  # a success resets the count
+    wd.check()
+    assert docker.calls == []
+    wd.check()
+    assert docker.calls == [('restart', 'a' * 64, 3)]
+    assert 'restarting container aaaaaaaaaaaa (name p1-shs-1, service shs, project p1): 2 consecutive /ping ' \
+           'failures: connection refused' in capsys.readouterr().err
+
+
+def test_booting_container_is_not_restarted(script, capsys):
+    # wall clock is 00:01:40Z; started 5 s earlier, grace 10 s
+    docker = FakeDocker([fake_container('a', started='2020-01-01T00:01:35.000000001Z')])
+    wd, _ = watchdog(script, docker, [DOWN] * 5)
+    for _ in range(5):
+        wd.check()
+    assert docker.calls == []
+    assert 'started 5.0 s ago (grace 10 s): not counted' in capsys.readouterr().err
+
+
+def test_paused_container_is_unpaused_and_restarted(script):
+    docker = FakeDocker([fake_container('a', status='paused', paused=True)])
+    wd, _ = watchdog(script, docker, [DOWN, DOWN])
+    wd.check()
+    wd.check()
+    assert docker.calls == [('unpause', 'a' * 64), ('restart', 'a' * 64, 3)]
+
+
+def test_other_projects_and_oneoff_containers_are_never_touched(script):
+    docker = FakeDocker([fake_container('a', project='p1', status='exited'),
+                         fake_container('b', project='p2', status='exited'),
+                         fake_container('c', project='p1', status='exited', oneoff='True')])
+    wd, _ = watchdog(script, docker, [DOWN], project='p1')
+    wd.check()
+    assert docker.calls == [('start', 'a' * 64)]
+
+
+def test_ambiguous_match_without_project_touches_nothing(script, capsys):
+    docker = FakeDocker([fake_container('a', project='p1', status='exited'),
+                         fake_container('b', project='p2', status='exited')])
+    wd, _ = watchdog(script, docker, [DOWN] * 3)
+    for _ in range(3):
+        wd.check()
+    assert docker.calls == []
+    err = capsys.readouterr().err
+    assert err.count('containers of 2 compose projects (p1, p2) have service shs: not touching any') == 1
+
+
+def test_no_container_is_logged_once(script, capsys):
+    wd, _ = watchdog(script, FakeDocker(), [DOWN] * 3)
+    for _ in range(3):
+        wd.check()
+    assert capsys.readouterr().err.count('no container with labels com.docker.compose.service=shs') == 1
+
+
+def test_crash_loop_is_started_once_per_grace_period(script, capsys):
+    docker = FakeDocker([fake_container('a', status='exited')])  # start() does not make it run
+    wd, clock = watchdog(script, docker, [DOWN] * 3)
+    wd.check()
+    clock.now += 3
+    wd.check()
+    assert docker.calls == [('start', 'a' * 64)]
+    assert 'next start in 7.0 s' in capsys.readouterr().err
+    clock.now += 8
+    wd.check()
+    assert docker.calls == [('start', 'a' * 64)] * 2
+
+
+def test_container_that_answered_is_started_again_at_once(script, capsys):
+    docker = FakeDocker([fake_container('a', status='exited')])
+    wd, clock = watchdog(script, docker, [DOWN, UP, DOWN])
+    wd.check()
+    clock.now += 1.5
+    wd.check()
+    assert 'answers /ping again, 1.5 s after the start' in capsys.readouterr().err
+    clock.now += 1
+    wd.check()  # killed again 2.5 s after the start, but it had recovered: no crash-loop wait
+    assert docker.calls == [('start', 'a' * 64)] * 2
+
+
+def test_memory_limit(script, capsys):
+    docker = FakeDocker([fake_container('a')], memory=300 * 1024 * 1024)
+    wd, _ = watchdog(script, docker, [UP, UP], memory_limit_mb=200)
+    wd.check()
+    assert docker.calls == [('restart', 'a' * 64, 3)]
+    assert 'memory usage 300.0 MiB is over the limit of 200 MiB' in capsys.readouterr().err
+    docker.memory = 100 * 1024 * 1024
+    docker.calls.clear()
+    wd.check()
+    assert docker.calls == []
+
+
+def test_docker_time(script):
+    assert script.docker_time('2020-01-01T00:00:00Z') == 1577836800.0
+    assert script.docker_time('2020-01-01T00:00:01.250000000Z') == pytest.approx(1577836801.25)
+    assert script.docker_time('2020-01-01T03:00:00+03:00') == 1577836800.0
+    assert script.docker_time('0001-01-01T00:00:00Z') < 0
+    assert script.docker_time('') is None and script.docker_time(None) is None
+
+
+def test_engine_unreachable_is_survived(script, capsys, tmp_path):
+    docker = script.Docker(str(tmp_path / 'missing.sock'))
+    wd, _ = watchdog(script, docker, [DOWN, DOWN])
+    wd.check()
+    wd.check()
+    err = capsys.readouterr().err
+    assert 'cannot list containers: Docker API GET /containers/json via' in err and 'no such socket' in err
