@@ -5,6 +5,8 @@ VENV ?= $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
+# Extra ansible-playbook arguments for up/down, e.g. make up ANSIBLE_ARGS='-e local_stack_db_scale=full'
+ANSIBLE_ARGS ?=
 
 .PHONY: help setup images up down test test-images test-shs lint build bench clean
 
@@ -22,10 +24,10 @@ images: setup
 	@$(VENV)/bin/python tools/images.py build
 
 up: images
-	ansible-playbook playbooks/local_stack.yml
+	ansible-playbook playbooks/local_stack.yml $(ANSIBLE_ARGS)
 
 down: setup
-	ansible-playbook playbooks/local_stack.yml -e local_stack_state=absent
+	ansible-playbook playbooks/local_stack.yml -e local_stack_state=absent $(ANSIBLE_ARGS)
 
 lint: setup
 	ansible-lint
