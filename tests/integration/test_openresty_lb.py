@@ -1,0 +1,343 @@
+"""The rendered openresty role in the `lb` image, in front of two SHS reference-app containers.
+
+The role is rendered with ansible-playbook (render_role), its files are written under a temporary root
+and bind-mounted the way the rendered compose service mounts them. Everything runs on a Docker network
+this module creates; the app peers are reached by network-alias host names (re-resolved at runtime by
+the role's Lua DNS client). Traffic goes to 127.0.0.1 (published ports) and inside that network only.
+"""
+
+import hashlib
+import json
+import os
+import ssl
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from support import TEST_LABEL, docker, render_role, wait_for
+
+APP_PORT = 8080
+EMAIL = 'lb@filmopoisk.test'
+PEERS = ('shs-a.filmopoisk.test', 'shs-b.filmopoisk.test')
+INTERVAL, FALL, RISE = 2.0, 3, 2   # the role's defaults (ms in the role)
+CACHE_TTL = 6
+LB_ALIAS = 'lb.filmopoisk.test'
+
+
+def start_app(suffix, network, alias):
+    log_dir = '/opt/bongo/logs/' + hashlib.sha1(EMAIL.encode()).hexdigest()[:10]
+    boot = ('mkdir -p %s && printf "student_email: %s\\n" > /tmp/config.yaml && exec /app/bingo run_server'
+            % (log_dir, EMAIL))
+    name = 'fp-test-or-app-%s-%s' % (alias.split('.')[0], suffix)
+    docker('run', '-d', '--label', TEST_LABEL, '--name', name, '--network', network, '--network-alias', alias,
+           '-e', 'SHS_CONFIG=/tmp/config.yaml', '-e', 'SHS_HTTP_PORT=%d' % APP_PORT, '--init',
+           IMAGES['shs'], 'sh', '-c', boot)
+    return name
+
+
+IMAGES = {}
+
+
+def compose_to_docker_args(service, root):
+    """docker run arguments for the rendered compose service, with VM paths under `root`."""
+    args = []
+    for volume in service['volumes']:
+        host, target, mode = volume.split(':')
+        args += ['-v', '%s%s:%s:%s' % (root, host, target, mode)]
+    for tmpfs in service.get('tmpfs', []):
+        args += ['--tmpfs', tmpfs]
+    for port in service['ports']:
+        args += ['-p', '127.0.0.1::%s' % port.split(':', 1)[1]]
+    if service.get('init'):
+        args.append('--init')
+    if service.get('stop_signal'):
+        args += ['--stop-signal', service['stop_signal']]
+    return args
+
+
+def write_files(payload, root):
+    for item in payload['files']:
+        path = root + item['path']
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as handle:
+            handle.write(item['content'])
+        os.chmod(path, int(item['permissions'], 8))
+
+
+def published(name, port):
+    out = docker('port', name, '%d/tcp' % port).stdout.strip().splitlines()[0]
+    return int(out.rsplit(':', 1)[1])
+
+
+class Stack:
+    pass
+
+
+@pytest.fixture(scope='module')
+def stack(image, tmp_path_factory):
+    IMAGES['shs'], IMAGES['lb'] = image('shs'), image('lb')
+    suffix = uuid.uuid4().hex[:8]
+    network = 'fp-test-ornet-' + suffix
+    docker('network', 'create', '--label', TEST_LABEL, network)
+    names = []
+    try:
+        gateway = json.loads(docker('network', 'inspect', network).stdout)[0]['IPAM']['Config'][0]['Gateway']
+        tmp = tmp_path_factory.mktemp('openresty')
+        role_vars = {
+            'openresty_upstream_peers': list(PEERS),
+            'openresty_upstream_port': APP_PORT,
+            'openresty_cache_ttl': CACHE_TTL,
+            # The test reaches published ports from the host: nginx sees the network's gateway address.
+            'openresty_status_allow': ['127.0.0.1/32', gateway + '/32'],
+            'openresty_tls_selfsigned_dir': str(tmp / 'tls'),
+            'openresty_worker_processes': '2',
+        }
+        _, payload = render_role(tmp, 'openresty', 'openresty_payload', role_vars)
+        root = str(tmp / 'root')
+        write_files(payload, root)
+        service = payload['compose']['services']['openresty']
+
+        names += [start_app(suffix, network, alias) for alias in PEERS]
+        lb = 'fp-test-or-lb-' + suffix
+        docker('run', '-d', '--label', TEST_LABEL, '--name', lb, '--network', network, '--network-alias', LB_ALIAS,
+               *compose_to_docker_args(service, root), IMAGES['lb'])
+        names.append(lb)
+
+        s = Stack()
+        s.network, s.apps, s.lb, s.gateway, s.payload, s.root = network, names[:2], lb, gateway, payload, root
+        s.http = 'http://127.0.0.1:%d' % published(lb, 80)
+        s.https = 'https://localhost:%d' % published(lb, 443)
+        s.cert = root + '/etc/filmopoisk/openresty/tls/server.crt'
+        wait_for(lambda: all(p['up'] and p['address'] for p in health(s)['peers']), timeout=60,
+                 what='both peers resolved and up')
+        wait_for(lambda: requests.get(s.http + '/ping', timeout=2).text == 'pong', timeout=30, what='/ping via lb')
+        yield s
+    finally:
+        if names:
+            print(docker('logs', '--tail', '40', names[-1], check=False).stderr[-4000:])
+        for name in set(names + getattr(locals().get('s'), 'apps', [])):
+            docker('rm', '-f', '-v', name, check=False)
+        docker('network', 'rm', network, check=False)
+
+
+def health(s):
+    return requests.get(s.http + '/hck_status', timeout=2).json()
+
+
+def peer_state(s, host):
+    return next(p for p in health(s)['peers'] if p['host'] == host)
+
+
+def in_network_get(s, path):
+    """GET http://<lb alias><path> from an app container (an address outside the allow list)."""
+    code = ('import urllib.request, urllib.error\n'
+            'try:\n print(urllib.request.urlopen("http://%s%s", timeout=5).status)\n'
+            'except urllib.error.HTTPError as e:\n print(e.code)\n' % (LB_ALIAS, path))
+    return int(docker('exec', s.apps[0], 'python3', '-c', code).stdout.strip())
+
+
+def test_nginx_t_passes(stack):
+    result = docker('exec', stack.lb, 'nginx', '-t', check=False)
+    assert result.returncode == 0, result.stderr
+    assert 'test is successful' in result.stderr
+
+
+def test_http_and_https_serve_ping(stack):
+    plain = requests.get(stack.http + '/ping', timeout=5)
+    assert plain.status_code == 200 and plain.text == 'pong'
+    assert 'X-Cache-Status' not in plain.headers  # only /long_dummy is cached
+    secure = requests.get(stack.https + '/ping', timeout=5, verify=stack.cert)
+    assert secure.status_code == 200 and secure.text == 'pong'
+
+
+def test_tls_is_modern(stack):
+    port = int(stack.https.rsplit(':', 1)[1])
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        context = ssl.create_default_context(cafile=stack.cert)
+        context.minimum_version = context.maximum_version = version
+        with socket.create_connection(('127.0.0.1', port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname='localhost') as tls:
+                assert tls.version() == {ssl.TLSVersion.TLSv1_2: 'TLSv1.2', ssl.TLSVersion.TLSv1_3: 'TLSv1.3'}[version]
+                if version == ssl.TLSVersion.TLSv1_2:
+                    assert tls.cipher()[0].startswith('ECDHE-') and 'GCM' in tls.cipher()[0] or 'CHACHA20' in tls.cipher()[0]
+    # A client limited to TLS 1.1 (or a CBC-only TLS 1.2 suite) is refused.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers('AES128-SHA:AES256-SHA')
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        with socket.create_connection(('127.0.0.1', port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname='localhost'):
+                pass
+
+
+def test_long_dummy_is_cached_within_ttl(stack):
+    url = stack.http + '/long_dummy?t=%s' % uuid.uuid4().hex[:6]
+    first = requests.get(url, timeout=10)
+    assert first.status_code == 200 and first.headers['X-Cache-Status'] == 'MISS'
+    second = requests.get(url, timeout=10)
+    assert second.headers['X-Cache-Status'] == 'HIT', second.headers
+    assert second.elapsed.total_seconds() < 0.5
+    assert second.json()['generated_at'] == first.json()['generated_at']
+    age = time.time() - second.json()['generated_at_unix']
+    assert 0 <= age <= CACHE_TTL
+    # Over HTTPS the same entry is served.
+    assert requests.get(url.replace(stack.http, stack.https), timeout=10, verify=stack.cert).headers['X-Cache-Status'] == 'HIT'
+    # For TTL + 2 s: no body is ever older than the TTL, and the entry is refreshed once it expired.
+    seen, deadline = set(), time.monotonic() + CACHE_TTL + 2
+    while time.monotonic() < deadline:
+        response = requests.get(url, timeout=10)
+        age = time.time() - response.json()['generated_at_unix']
+        assert age <= CACHE_TTL, (age, response.headers)
+        seen.add((response.headers['X-Cache-Status'], response.json()['generated_at']))
+        time.sleep(0.2)
+    assert {status for status, _ in seen} >= {'HIT', 'EXPIRED'} or {status for status, _ in seen} >= {'HIT', 'MISS'}
+    assert len({generated for _, generated in seen}) >= 2
+    # Nothing else is cached.
+    assert 'X-Cache-Status' not in requests.get(stack.http + '/ping', timeout=5).headers
+
+
+def test_status_pages_only_for_the_allow_list(stack):
+    status = requests.get(stack.http + '/nginx-status', timeout=5)
+    assert status.status_code == 200 and status.text.startswith('Active connections:')
+    assert requests.get(stack.http + '/metrics', timeout=5).status_code == 200
+    page = health(stack)
+    assert {p['host'] for p in page['peers']} == set(PEERS)
+    assert page['check']['fall'] == FALL and page['check']['rise'] == RISE
+    # From another address of the docker network: refused, while the app itself is served.
+    assert in_network_get(stack, '/ping') == 200
+    for path in ('/nginx-status', '/hck_status', '/metrics'):
+        assert in_network_get(stack, path) == 403, path
+
+
+def test_failover_under_load_and_readmission(stack):
+    """Kill a peer under a 50 rps loop: no client sees an error; it is ejected and readmitted in bounds."""
+    victim_host, victim = PEERS[1], stack.apps[1]
+    address_before = peer_state(stack, victim_host)['address']
+    total, rate = 300, 50.0
+    results = [None] * total
+    local = threading.local()
+
+    def one(i):
+        session = getattr(local, 'session', None) or requests.Session()
+        local.session = session
+        started = time.monotonic()
+        try:
+            response = session.get(stack.http + '/ping', timeout=10)
+            results[i] = (response.status_code, response.text, time.monotonic() - started)
+        except requests.RequestException as exc:
+            results[i] = ('error', repr(exc), time.monotonic() - started)
+
+    from concurrent.futures import ThreadPoolExecutor
+    eject = {}
+
+    def watch_down():
+        wait_for(lambda: not peer_state(stack, victim_host)['up'], timeout=30, interval=0.1, what='peer marked down')
+        eject['at'] = time.monotonic()
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        futures = []
+        watcher = None
+        for i in range(total):
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if i == 50:
+                docker('kill', victim)
+                killed_at = time.monotonic()
+                watcher = threading.Thread(target=watch_down)
+                watcher.start()
+            futures.append(pool.submit(one, i))
+        for future in futures:
+            future.result()
+    watcher.join()
+    failed = [r for r in results if r[0] != 200 or r[1] != 'pong']
+    latencies = sorted(r[2] for r in results)
+    eject_s = eject['at'] - killed_at
+    print('\nload: %d requests in %.1f s, failed %d, p50 %.3f s, p99 %.3f s, max %.3f s'
+          % (total, time.monotonic() - t0, len(failed), latencies[total // 2], latencies[int(total * 0.99)],
+             latencies[-1]))
+    print('eject: peer marked down %.2f s after docker kill (bound: interval x fall = %.1f s)' % (eject_s, INTERVAL * FALL))
+    assert not failed, failed[:5]
+    # The first failing probe comes at most one interval after the kill, then `fall` probes in a row.
+    assert eject_s <= INTERVAL * (FALL + 1) + 1.0
+
+    restarted_at = time.monotonic()
+    docker('start', victim)
+    first_ok = wait_for(lambda: (lambda p: p['consecutive_successes'] >= 1 and time.monotonic())(
+        peer_state(stack, victim_host)), timeout=60, interval=0.1, what='a successful probe of the restarted peer')
+    up_at = wait_for(lambda: peer_state(stack, victim_host)['up'] and time.monotonic(), timeout=30, interval=0.1,
+                     what='peer marked up')
+    state = peer_state(stack, victim_host)
+    address_now = json.loads(docker('inspect', victim).stdout)[0]['NetworkSettings']['Networks'][stack.network]['IPAddress']
+    print('readmit: first good probe %.2f s after docker start, marked up %.2f s later (bound: interval x rise = %.1f s);'
+          ' address %s -> %s' % (first_ok - restarted_at, up_at - first_ok, INTERVAL * RISE, address_before, address_now))
+    assert up_at - first_ok <= INTERVAL * (RISE - 1) + 1.0
+    assert up_at - restarted_at <= 20
+    assert state['address'] == address_now  # the name was re-resolved
+    # Both peers take traffic again.
+    wait_for(lambda: all(p['up'] for p in health(stack)['peers']), timeout=10, what='both up')
+    assert all(requests.get(stack.http + '/ping', timeout=5).text == 'pong' for _ in range(10))
+
+
+def test_active_check_ejects_and_new_address_is_picked_up(stack):
+    """No traffic (so no passive ejection): the active check alone marks a killed peer down; a new
+    container behind the same name, on another address, is found by re-resolution and readmitted."""
+    host, victim = PEERS[0], stack.apps[0]
+    old_address = peer_state(stack, host)['address']
+    docker('kill', victim)
+    killed_at = time.monotonic()
+    wait_for(lambda: not peer_state(stack, host)['up'], timeout=30, interval=0.1, what='peer marked down')
+    eject_s = time.monotonic() - killed_at
+    print('\neject (active check only): %.2f s after docker kill (bound: interval x fall = %.1f s + one interval)'
+          % (eject_s, INTERVAL * FALL))
+    assert INTERVAL * (FALL - 1) - 0.5 <= eject_s <= INTERVAL * (FALL + 1) + 1.0
+    assert requests.get(stack.http + '/ping', timeout=5).text == 'pong'
+
+    # The replacement gets another address: a filler container takes the freed one (or the next one).
+    docker('rm', '-f', victim)
+    filler = 'fp-test-or-filler-' + uuid.uuid4().hex[:6]
+    docker('run', '-d', '--label', TEST_LABEL, '--name', filler, '--network', stack.network, IMAGES['lb'])
+    try:
+        started = time.monotonic()
+        new = start_app(uuid.uuid4().hex[:8], stack.network, host)
+        stack.apps[0] = new
+        new_address = json.loads(docker('inspect', new).stdout)[0]['NetworkSettings']['Networks'][stack.network]['IPAddress']
+        wait_for(lambda: peer_state(stack, host)['up'], timeout=30, interval=0.1, what='replacement marked up')
+        print('replacement %s -> %s up %.2f s after docker run' % (old_address, new_address, time.monotonic() - started))
+        assert new_address != old_address
+        assert peer_state(stack, host)['address'] == new_address
+        body = {requests.get(stack.http + '/ping', timeout=5).text for _ in range(6)}
+        assert body == {'pong'}
+    finally:
+        docker('rm', '-f', filler, check=False)
+
+
+def test_metrics_have_the_counters(stack):
+    for _ in range(3):
+        requests.get(stack.http + '/api/movie/42', timeout=10)
+    text = requests.get(stack.http + '/metrics', timeout=5).text
+    lines = {line.rsplit(' ', 1)[0]: float(line.rsplit(' ', 1)[1]) for line in text.splitlines()
+             if line and not line.startswith('#')}
+    assert lines['filmopoisk_http_requests_total{method="GET",endpoint="/ping",status="2xx"}'] >= 300
+    assert any(k.startswith('filmopoisk_http_requests_total{method="GET",endpoint="/api/movie/{id}"') for k in lines)
+    assert lines['filmopoisk_http_request_duration_seconds_bucket{method="GET",endpoint="/ping",le="+Inf"}'] >= 300
+    assert lines['filmopoisk_http_request_duration_seconds_count{method="GET",endpoint="/long_dummy"}'] >= 3
+    assert lines['filmopoisk_cache_requests_total{status="HIT"}'] >= 2
+    assert lines['filmopoisk_cache_requests_total{status="MISS"}'] >= 1
+    assert lines.get('filmopoisk_upstream_retries_total{peer="%s"}' % PEERS[1], 0) >= 1
+    for peer in PEERS:
+        assert lines['filmopoisk_upstream_peer_up{peer="%s"}' % peer] == 1
+        assert lines['filmopoisk_upstream_probes_total{peer="%s",result="failure"}' % peer] >= 0
+    assert '# TYPE filmopoisk_http_request_duration_seconds histogram' in text
+
+
+def test_stops_fast(stack):
+    started = time.monotonic()
+    docker('stop', '-t', '10', stack.lb)
+    assert time.monotonic() - started < 6

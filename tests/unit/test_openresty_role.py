@@ -1,0 +1,123 @@
+"""Role openresty renders a payload fragment: compose service, nginx.conf, Lua, TLS; deterministic; bad vars named."""
+
+import subprocess
+
+import pytest
+
+from support import render_role
+
+PEERS = ['shs-1.ru-central1.internal', 'shs-2.ru-central1.internal']
+
+
+def good(tmp_path, **extra):
+    role_vars = {'openresty_upstream_peers': PEERS, 'openresty_tls_selfsigned_dir': str(tmp_path / 'tls'),
+                 'openresty_status_allow': ['127.0.0.1/32', '10.128.0.0/24']}
+    role_vars.update(extra)
+    return role_vars
+
+
+def files(payload):
+    return {f['path']: f for f in payload['files']}
+
+
+def test_payload_layout(tmp_path):
+    _, payload = render_role(tmp_path, 'openresty', 'openresty_payload', good(tmp_path))
+    assert set(payload) == {'name', 'compose', 'files'}
+    service = payload['compose']['services']['openresty']
+    assert service['image'] == 'filmopoisk/lb:latest'
+    assert service['ports'] == ['80:80', '443:443']
+    assert service['restart'] == 'always' and service['init'] is True and service['stop_signal'] == 'SIGQUIT'
+    assert '/etc/filmopoisk/openresty/nginx.conf:/etc/nginx/nginx.conf:ro' in service['volumes']
+    assert service['tmpfs'][0].startswith('/var/cache/filmopoisk:')
+    by_path = files(payload)
+    assert sorted(by_path) == sorted('/etc/filmopoisk/openresty/' + p for p in (
+        'nginx.conf', 'lua/filmopoisk_healthcheck.lua', 'lua/filmopoisk_metrics.lua', 'tls/server.crt', 'tls/server.key'))
+    assert by_path['/etc/filmopoisk/openresty/tls/server.key']['permissions'] == '0600'
+    assert 'BEGIN CERTIFICATE' in by_path['/etc/filmopoisk/openresty/tls/server.crt']['content']
+    assert 'ngx.socket.tcp' in by_path['/etc/filmopoisk/openresty/lua/filmopoisk_healthcheck.lua']['content']
+    # The self-signed pair is a real certificate for the configured name.
+    cert = subprocess.run(['openssl', 'x509', '-noout', '-text'], input=by_path['/etc/filmopoisk/openresty/tls/server.crt']['content'],
+                          text=True, capture_output=True, check=True).stdout
+    assert 'DNS:localhost' in cert
+
+
+def test_nginx_conf_contents(tmp_path):
+    _, payload = render_role(tmp_path, 'openresty', 'openresty_payload', good(tmp_path, openresty_cache_ttl=30))
+    conf = files(payload)['/etc/filmopoisk/openresty/nginx.conf']['content']
+    assert 'load_module modules/ndk_http_module.so;\nload_module modules/ngx_http_lua_module.so;' in conf
+    for peer in PEERS:
+        assert '{ name = "%s", host = "%s", port = 80 }' % (peer, peer) in conf
+    for line in ('http_req = "GET /ping HTTP/1.0\\r\\nHost: shs\\r\\n\\r\\n",', 'interval = 2000,', 'timeout = 1000,',
+                 'fall = 3,', 'rise = 2,', 'valid_statuses = { 200 },', 'concurrency = 10,'):
+        assert line in conf, line
+    assert 'balancer_by_lua_block' in conf
+    assert 'proxy_next_upstream error timeout http_502 http_503 http_504;' in conf
+    assert 'non_idempotent' not in conf.replace('(no "non_idempotent")', '')
+    # TTL 30: nginx's whole-second clock serves an entry up to 1 s past its validity, hence 29 s.
+    assert 'proxy_cache_valid 200 29s;' in conf and 'inactive=30s' in conf
+    assert 'proxy_cache_lock on;' in conf and 'proxy_cache_use_stale' not in conf
+    assert 'add_header X-Cache-Status $upstream_cache_status always;' in conf
+    assert conf.count('proxy_cache long_dummy;') == 1
+    assert 'ssl_protocols TLSv1.2 TLSv1.3;' in conf and 'listen 443 ssl http2;' in conf and 'listen 80;' in conf
+    assert 'quic' not in conf and 'return 308' not in conf
+    for path in ('/nginx-status', '/hck_status', '/metrics'):
+        block = conf.split('location = %s {' % path, 1)[1].split('}', 1)[0]
+        assert 'allow 127.0.0.1/32;\n            allow 10.128.0.0/24;\n            deny all;' in block, path
+    assert 'stub_status;' in conf
+
+
+def test_openresty_flavour_http3_and_redirect(tmp_path):
+    _, payload = render_role(tmp_path, 'openresty', 'openresty_payload', good(
+        tmp_path, openresty_flavour='openresty', openresty_http3=True, openresty_https_redirect=True,
+        openresty_image='openresty/openresty:bookworm'))
+    conf = files(payload)['/etc/filmopoisk/openresty/nginx.conf']['content']
+    assert 'load_module' not in conf and '/usr/share/lua/5.1' not in conf
+    assert 'listen 443 quic reuseport;' in conf and "Alt-Svc 'h3=\":443\"; ma=86400'" in conf
+    assert 'return 308 https://$host$request_uri;' in conf
+    assert conf.split('location = /nginx-status {', 1)[1].split('}', 1)[0].count('return') == 0
+    service = payload['compose']['services']['openresty']
+    assert '443:443/udp' in service['ports']
+    assert '/etc/filmopoisk/openresty/nginx.conf:/usr/local/openresty/nginx/conf/nginx.conf:ro' in service['volumes']
+
+
+def test_given_tls_pair_is_used(tmp_path):
+    _, first = render_role(tmp_path, 'openresty', 'openresty_payload', good(tmp_path))
+    cert = files(first)['/etc/filmopoisk/openresty/tls/server.crt']['content']
+    key = files(first)['/etc/filmopoisk/openresty/tls/server.key']['content']
+    (tmp_path / 'x').mkdir()
+    result, payload = render_role(tmp_path / 'x', 'openresty', 'openresty_payload', good(
+        tmp_path / 'x', openresty_tls_certificate=cert, openresty_tls_private_key=key))
+    assert not (tmp_path / 'x' / 'tls').exists()  # nothing generated
+    assert files(payload)['/etc/filmopoisk/openresty/tls/server.key']['content'] == key
+    assert key.split('\n')[1] not in result.stdout  # the key is never printed
+
+
+def test_rendering_is_deterministic(tmp_path):
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'b').mkdir()
+    role_vars = good(tmp_path)  # one self-signed dir: generated on the first run, reused on the second
+    _, first = render_role(tmp_path / 'a', 'openresty', 'openresty_payload', role_vars)
+    _, second = render_role(tmp_path / 'b', 'openresty', 'openresty_payload', role_vars)
+    assert (tmp_path / 'a' / 'openresty_payload.json').read_bytes() == (tmp_path / 'b' / 'openresty_payload.json').read_bytes()
+    assert first == second
+
+
+@pytest.mark.parametrize('bad,named', [
+    ({'openresty_cache_ttl': 61}, 'openresty_cache_ttl'),
+    ({'openresty_cache_ttl': 'soon'}, 'openresty_cache_ttl'),
+    ({'openresty_status_allow': ['10.0.0.0/33']}, 'openresty_status_allow'),
+    ({'openresty_status_allow': ['everyone']}, 'openresty_status_allow'),
+    ({'openresty_upstream_peers': []}, 'openresty_upstream_peers'),
+    ({'openresty_upstream_peers': ['bad host']}, 'openresty_upstream_peers'),
+    ({'openresty_healthcheck_http_req': 'GET /ping'}, 'openresty_healthcheck_http_req'),
+    ({'openresty_healthcheck_timeout': 5000}, 'openresty_healthcheck_timeout'),
+    ({'openresty_healthcheck_valid_statuses': [700]}, 'openresty_healthcheck_valid_statuses'),
+    ({'openresty_flavour': 'alpine'}, 'openresty_flavour'),
+    ({'openresty_http3': True}, 'openresty_http3'),
+    ({'openresty_tls_certificate': '-----BEGIN CERTIFICATE-----\n'}, 'openresty_tls_private_key'),
+    ({'openresty_resolvers': ['dns.example']}, 'openresty_resolvers'),
+])
+def test_bad_vars_fail_naming_the_variable(tmp_path, bad, named):
+    result, value = render_role(tmp_path, 'openresty', 'openresty_payload', dict(good(tmp_path), **bad), check=False)
+    assert result.returncode != 0 and value is None
+    assert named in result.stdout + result.stderr
