@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,45 +18,21 @@ import uuid
 
 import pytest
 
-from support import docker, free_port, wait_for
+from support import docker, free_port, render_role, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-if not os.path.exists(ANSIBLE_PLAYBOOK):
-    ANSIBLE_PLAYBOOK = shutil.which('ansible-playbook') or 'ansible-playbook'
 # The interpreter the unit uses on a VM (the script's shebang); the test venv's python as a fallback.
 PYTHON = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
 APP_PORT = 8080
 EMAIL = 'watchdog@filmopoisk.test'
 RECOVERY_BUDGET = 10.0  # s: kill -9 of the app -> /ping healthy again
 
-PLAYBOOK = '''---
-- name: Render the watchdog role
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - name: Render
-      ansible.builtin.include_role:
-        name: filmopoisk.shs.watchdog
-    - name: Save the script
-      ansible.builtin.copy:
-        content: "{{ watchdog_payload.files[0].content }}"
-        dest: "%s"
-        mode: "0755"
-'''
-
-
 def render_script(tmp_path, **role_vars):
     """Render the role with these watchdog_* vars; return the path of the script it renders."""
+    _, payload = render_role(tmp_path, 'watchdog', 'watchdog_payload',
+                             {'watchdog_' + k: v for k, v in role_vars.items()})
     script = tmp_path / 'shs-watchdog.py'
-    (tmp_path / 'play.yml').write_text(PLAYBOOK % script)
-    (tmp_path / 'vars.json').write_text(json.dumps({'watchdog_' + k: v for k, v in role_vars.items()}))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
-               PATH=os.path.dirname(ANSIBLE_PLAYBOOK) + os.pathsep + os.environ.get('PATH', ''))
-    proc = subprocess.run([ANSIBLE_PLAYBOOK, str(tmp_path / 'play.yml'), '-e', '@' + str(tmp_path / 'vars.json')],
-                          cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=180)
-    assert proc.returncode == 0, proc.stdout
+    script.write_text(payload['files'][0]['content'])
+    script.chmod(0o755)
     return script
 
 

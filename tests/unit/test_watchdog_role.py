@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from support import ansible_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 if not os.path.exists(ANSIBLE_PLAYBOOK):
@@ -47,9 +49,7 @@ def render(tmp_path, extra=None, check=False, name='render'):
     out = workdir / 'payload.json'
     (workdir / 'play.yml').write_text(PLAYBOOK % out)
     (workdir / 'vars.json').write_text(json.dumps(extra or {}))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_LOCAL_TEMP=str(workdir / 'tmp'), ANSIBLE_FORCE_COLOR='0',
-               PATH=os.path.dirname(ANSIBLE_PLAYBOOK) + os.pathsep + os.environ.get('PATH', ''))
+    env = dict(ansible_env(), ANSIBLE_LOCAL_TEMP=str(workdir / 'tmp'))
     cmd = [ANSIBLE_PLAYBOOK, str(workdir / 'play.yml'), '-e', '@' + str(workdir / 'vars.json')]
     if check:
         cmd.append('--check')
