@@ -5,10 +5,11 @@ VENV ?= $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
+MOLECULE_SCENARIOS ?= shs
 # Extra ansible-playbook arguments for up/down, e.g. make up ANSIBLE_ARGS='-e local_stack_db_scale=full'
 ANSIBLE_ARGS ?=
 
-.PHONY: help setup images up down test test-images test-shs lint build bench clean
+.PHONY: help setup images up down test molecule test-images test-shs lint build bench clean
 
 help:
 	@echo "make up       bring the stack up locally (PostgreSQL + two SHS instances on loopback)"
@@ -38,6 +39,11 @@ build: setup
 
 test: images lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory molecule
+
+# One scenario per role (molecule/<role>): COI nodes booted from the metadata the roles render.
+molecule: images
+	cd $(CURDIR) && for s in $(MOLECULE_SCENARIOS); do molecule test -s $$s || exit 1; done
 
 bench: images
 	tests/bench/shs_reference_rps.sh

@@ -87,3 +87,16 @@ def test_bad_vars_fail_naming_the_var(tmp_path, role, good, bad, named):
     assert named in result.stdout + result.stderr
     # The password never shows, even when rendering fails.
     assert 'Pa55-word' not in result.stdout + result.stderr
+
+
+def test_shs_prepare_job_runs_next_to_postgres(tmp_path):
+    _, payload = render_role(tmp_path, 'shs', 'shs_prepare_payload', dict(SHS_VARS, shs_prepare_scale='small'))
+    job = payload['compose']['services']['shs-prepare-db']
+    assert job['command'] == ['/app/bingo', 'prepare_db', '--scale', 'small']
+    assert job['restart'] == 'on-failure'
+    assert job['network_mode'] == 'service:postgres'
+    assert job['depends_on'] == {'postgres': {'condition': 'service_healthy'}}
+    config = yaml.safe_load(payload['files'][0]['content'])
+    # The job reaches the server through the shared namespace, whatever shs_db_hosts says.
+    assert config['postgres_cluster']['hosts'] == [{'address': '127.0.0.1', 'port': 5432}]
+    assert config['postgres_cluster']['password'] == 'Pa55-word'
