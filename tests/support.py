@@ -98,3 +98,12 @@ def render_role(tmp_path, role, fact, role_vars, check=True):
         raise AssertionError('rendering %s failed:\n%s\n%s' % (role, result.stdout[-3000:], result.stderr[-2000:]))
     value = json.loads(out.read_text()) if result.returncode == 0 else None
     return result, value
+
+
+def assert_stops_cleanly(name, within, grace=30):
+    """`docker stop` of a container finishes in under `within` seconds with exit code 0."""
+    started = time.monotonic()
+    docker('stop', '-t', str(grace), name, timeout=grace + 30)
+    took = time.monotonic() - started
+    assert took < within, 'docker stop took %.1f s' % took
+    assert docker('inspect', '-f', '{{.State.ExitCode}}', name).stdout.strip() == '0'

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from support import TEST_LABEL, docker, wait_for
+from support import TEST_LABEL, assert_stops_cleanly, docker, wait_for
 
 # The run flags documented in files/images/coi-node/README.md.
 NODE_FLAGS = (
@@ -72,14 +72,6 @@ def wait_running(node):
                     check=False).stdout
         pytest.fail('node booted %s, not running:\n%s' % (state, failed))
     return time.monotonic() - started
-
-
-def stop_cleanly(node):
-    started = time.monotonic()
-    docker('stop', '-t', '30', node)
-    took = time.monotonic() - started
-    assert took < 15, 'docker stop took %.1f s' % took
-    assert docker('inspect', '-f', '{{.State.ExitCode}}', node).stdout.strip() == '0'
 
 
 @pytest.fixture(scope='module')
@@ -162,7 +154,7 @@ def test_iptables_docker_user_chain_rejects_output(node):
 def test_restart_stops_cleanly_and_reruns_only_bootcmd(node):
     name = node['name']
     sh(name, 'iptables -N DOCKER-USER 2>/dev/null; iptables -A DOCKER-USER -j RETURN')
-    stop_cleanly(name)
+    assert_stops_cleanly(name, within=15)
 
     docker('start', name)
     wait_running(name)
@@ -175,4 +167,4 @@ def test_restart_stops_cleanly_and_reruns_only_bootcmd(node):
     assert sh(name, 'iptables -S DOCKER-USER', check=False).returncode != 0
     assert sh(name, 'coi-node-id').stdout.strip() == node['id']
 
-    stop_cleanly(name)
+    assert_stops_cleanly(name, within=15)

@@ -4,13 +4,12 @@ The health checker of the openresty role needs exactly these pieces on both this
 OpenResty image: lua_shared_dict, init_worker_by_lua_block, ngx.timer.at and cosockets (raw HTTP).
 """
 
-import time
 import uuid
 
 import pytest
 import requests
 
-from support import TEST_LABEL, docker, wait_for
+from support import TEST_LABEL, assert_stops_cleanly, docker, wait_for
 
 
 def published_port(name, port=80):
@@ -20,14 +19,6 @@ def published_port(name, port=80):
 
 def get(port, path):
     return requests.get('http://127.0.0.1:%d%s' % (port, path), timeout=5)
-
-
-def assert_stops_fast_and_clean(name):
-    started = time.monotonic()
-    docker('stop', '-t', '10', name)
-    took = time.monotonic() - started
-    assert took < 5, 'docker stop took %.1f s' % took
-    assert docker('inspect', '-f', '{{.State.ExitCode}}', name).stdout.strip() == '0'
 
 
 @pytest.fixture(scope='module')
@@ -92,7 +83,7 @@ def test_default_container_stops_fast_and_clean(image):
     try:
         port = published_port(name)
         wait_for(lambda: get(port, '/lua').status_code == 200, timeout=15, what='lb answering')
-        assert_stops_fast_and_clean(name)
+        assert_stops_cleanly(name, within=5, grace=10)
     finally:
         docker('rm', '-f', '-v', name, check=False)
 
@@ -211,7 +202,7 @@ def test_health_checker_lua_works(image, tmp_path):
         assert 'could not be resolved' in state['app1'] or 'timeout' in state['app1'], state
 
         # A pending timer does not hold the graceful shutdown (it runs once more with premature=true).
-        assert_stops_fast_and_clean(checker)
+        assert_stops_cleanly(checker, within=5, grace=10)
         logs = docker('logs', checker)
         for level in ('[emerg]', '[alert]', '[crit]'):
             assert level not in logs.stderr, logs.stderr[-2000:]

@@ -1,9 +1,8 @@
 """Smoke test of files/images/postgres: it starts, serves SQL with password auth, keeps data, stops cleanly."""
 
-import time
 import uuid
 
-from support import TEST_LABEL, docker, start_postgres, wait_for
+from support import TEST_LABEL, assert_stops_cleanly, docker, start_postgres, wait_for
 
 
 def test_serves_sql_with_password_auth(postgres):
@@ -43,10 +42,7 @@ def test_data_and_settings_survive_restart_and_stop_is_clean(image, tmp_path):
         assert pg.psql('SELECT v FROM seeded') == '7'
         pg.psql('INSERT INTO seeded VALUES (8)')
 
-        started = time.monotonic()
-        docker('stop', '-t', '20', pg.name)
-        assert time.monotonic() - started < 5
-        assert docker('inspect', '-f', '{{.State.ExitCode}}', pg.name).stdout.strip() == '0'
+        assert_stops_cleanly(pg.name, within=5, grace=20)
 
         docker('start', pg.name)
         wait_for(lambda: docker('exec', pg.name, 'pg_isready', '-h', '127.0.0.1', check=False).returncode == 0,
