@@ -83,6 +83,15 @@ local function num(value)
     return string.format("%.6f", value)
 end
 
+-- One metric family in Prometheus text format: HELP, TYPE, then its sample lines.
+local function family(out, name, help, kind, lines)
+    out[#out + 1] = "# HELP " .. name .. " " .. help
+    out[#out + 1] = "# TYPE " .. name .. " " .. kind
+    for _, line in ipairs(lines) do
+        out[#out + 1] = line
+    end
+end
+
 function M.page()
     local d = ngx.shared[DICT]
     local keys = d:get_keys(0)
@@ -144,16 +153,8 @@ function M.page()
         out[#out + 1] = string.format("filmopoisk_http_request_duration_seconds_count{%s} %s",
                                       labels, num(cumulative))
     end
-    out[#out + 1] = "# HELP filmopoisk_cache_requests_total Requests of cached locations, by $upstream_cache_status."
-    out[#out + 1] = "# TYPE filmopoisk_cache_requests_total counter"
-    for _, line in ipairs(cache) do
-        out[#out + 1] = line
-    end
-    out[#out + 1] = "# HELP filmopoisk_upstream_retries_total Requests passed on to the next peer after this one failed."
-    out[#out + 1] = "# TYPE filmopoisk_upstream_retries_total counter"
-    for _, line in ipairs(retries) do
-        out[#out + 1] = line
-    end
+    family(out, "filmopoisk_cache_requests_total", "Requests of cached locations, by $upstream_cache_status.", "counter", cache)
+    family(out, "filmopoisk_upstream_retries_total", "Requests passed on to the next peer after this one failed.", "counter", retries)
 
     local ok, health = pcall(require, HEALTH)
     if ok then
@@ -166,16 +167,8 @@ function M.page()
             probes[#probes + 1] = string.format("filmopoisk_upstream_probes_total{peer=%s,result=\"failure\"} %s",
                                                 label(peer.name), num(peer.failures))
         end
-        out[#out + 1] = "# HELP filmopoisk_upstream_peer_up 1 if the active health check counts the peer up."
-        out[#out + 1] = "# TYPE filmopoisk_upstream_peer_up gauge"
-        for _, line in ipairs(up) do
-            out[#out + 1] = line
-        end
-        out[#out + 1] = "# HELP filmopoisk_upstream_probes_total Active health probes, by result."
-        out[#out + 1] = "# TYPE filmopoisk_upstream_probes_total counter"
-        for _, line in ipairs(probes) do
-            out[#out + 1] = line
-        end
+        family(out, "filmopoisk_upstream_peer_up", "1 if the active health check counts the peer up.", "gauge", up)
+        family(out, "filmopoisk_upstream_probes_total", "Active health probes, by result.", "counter", probes)
     end
     ngx.header["Content-Type"] = "text/plain; version=0.0.4"
     ngx.header["Cache-Control"] = "no-store"
