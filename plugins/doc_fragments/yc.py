@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: filmopoisk.shs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Options every yc_* module shares: credentials, endpoint, folder, retries and operation waits."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r'''
+options:
+  token:
+    description:
+      - OAuth token of a Yandex account, exchanged for an IAM token by the SDK.
+      - When none of O(token), O(iam_token) and O(service_account_key) is given, the environment variables
+        E(YC_TOKEN), E(YC_IAM_TOKEN) and E(YC_SERVICE_ACCOUNT_KEY_FILE) are read (the names the C(yc) CLI and
+        Terraform use); exactly one of them may be set.
+      - The module never falls back to the VM metadata service by itself; without credentials it fails.
+    type: str
+  iam_token:
+    description:
+      - An IAM token (valid for at most 12 hours), e.g. from C(yc iam create-token).
+    type: str
+  service_account_key:
+    description:
+      - Authorized key of a service account, as written by C(yc iam key create --output key.json).
+      - Either the key as a dict (V(id), V(service_account_id), V(private_key)) or the path of the JSON file.
+    type: raw
+  endpoint:
+    description:
+      - The API endpoint (C(host:port)) used for endpoint discovery and IAM.
+      - Falls back to E(YC_ENDPOINT), then to C(api.cloud.yandex.net:443).
+    type: str
+  root_certificates:
+    description:
+      - PEM CA bundle (the text, or the path of a file) to verify the endpoint's TLS certificate, for
+        endpoints with a private CA such as localcloud. Falls back to E(YC_ROOT_CERTIFICATES).
+      - Default is the system trust store.
+    type: str
+  folder_id:
+    description:
+      - Folder the resource lives in. Falls back to E(YC_FOLDER_ID).
+    type: str
+  api_retry_timeout:
+    description:
+      - Total seconds spent retrying a call that failed with V(UNAVAILABLE), V(RESOURCE_EXHAUSTED) or
+        V(DEADLINE_EXCEEDED) (exponential backoff with jitter). Reads and idempotent writes are retried;
+        a create is retried only after checking that the resource was not created.
+    type: int
+    default: 60
+  wait:
+    description:
+      - Wait for the operations the module starts to finish.
+      - With V(false) the module returns as soon as the API accepted the request (the result is then not
+        known and RV(operation_id) says which operation to follow).
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for an operation. When it runs out the module fails (the operation continues in
+        the cloud; a re-run converges).
+    type: int
+    default: 600
+requirements:
+  - python >= 3.9
+  - yandexcloud >= 0.413.0
+notes:
+  - Every module of the collection's C(yc) action group takes these options, so a play's
+    C(module_defaults) for C(group/filmopoisk.shs.yc) sets them once.
+  - Credentials are never printed, logged or shown in diffs.
+'''

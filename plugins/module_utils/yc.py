@@ -1,0 +1,524 @@
+# -*- coding: utf-8 -*-
+# Copyright: filmopoisk.shs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one base every yc_* module uses: auth, the SDK client, retries, operation waits, errors, proto <-> dict.
+
+    module = YCModule(argument_spec=dict(name=dict(type='str', required=True)), supports_check_mode=True)
+    network = module.call(NetworkServiceStub, 'Get', GetNetworkRequest(network_id=...), resource='network x')
+    operation = module.call(NetworkServiceStub, 'Create', request, resource="network 'x'", idempotent=False,
+                            recheck=lambda: find_network())
+    network = module.wait(operation, resource="network 'x'", response_type=Network)
+
+Why our own waits and retries: the SDK's wait_operation_and_get_result returns silently when its timeout runs
+out, and its retry policy makes an unreachable endpoint hang forever in discovery.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import random
+import re
+import time
+import traceback
+import uuid
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+YC_IMPORT_ERROR = None
+try:
+    import grpc
+    import yandexcloud
+    from google.protobuf import json_format
+    from google.protobuf.descriptor import FieldDescriptor
+    from google.protobuf.field_mask_pb2 import FieldMask
+    from yandex.cloud.operation.operation_service_pb2 import GetOperationRequest
+    from yandex.cloud.operation.operation_service_pb2_grpc import OperationServiceStub
+except ImportError:  # reported by YCModule with the package to install
+    YC_IMPORT_ERROR = traceback.format_exc()
+
+DEFAULT_ENDPOINT = 'api.cloud.yandex.net:443'
+USER_AGENT = 'filmopoisk.shs-ansible'
+# A single call's own deadline: a hung connection must not eat the whole retry budget.
+CALL_TIMEOUT = 30
+CREDENTIAL_OPTIONS = ('token', 'iam_token', 'service_account_key')
+CREDENTIAL_ENV = (('token', 'YC_TOKEN'), ('iam_token', 'YC_IAM_TOKEN'),
+                  ('service_account_key', 'YC_SERVICE_ACCOUNT_KEY_FILE'))
+
+
+def yc_argument_spec():
+    """The options of doc_fragments/yc.py."""
+    return dict(
+        token=dict(type='str', no_log=True),
+        iam_token=dict(type='str', no_log=True),
+        service_account_key=dict(type='raw', no_log=True),
+        endpoint=dict(type='str', fallback=(env_fallback, ['YC_ENDPOINT'])),
+        root_certificates=dict(type='str', fallback=(env_fallback, ['YC_ROOT_CERTIFICATES'])),
+        folder_id=dict(type='str', fallback=(env_fallback, ['YC_FOLDER_ID'])),
+        api_retry_timeout=dict(type='int', default=60),
+        wait=dict(type='bool', default=True),
+        wait_timeout=dict(type='int', default=600),
+    )
+
+
+def _retriable_codes():
+    return (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class YCError(Exception):
+    """A failure to report as it is: msg names the resource/option; extra goes into the module result."""
+
+    def __init__(self, msg, **extra):
+        super(YCError, self).__init__(msg)
+        self.msg = msg
+        self.extra = extra
+
+
+class YCClient(object):
+    """Credentials, the SDK and calls with retries and waits. Raises YCError; used by YCModule and by the
+    yc_compute inventory plugin. Nothing is sent to the API until the first call()."""
+
+    def __init__(self, params, environ=None):
+        self.params = dict(dict(api_retry_timeout=60, wait=True, wait_timeout=600), **params)
+        environ = os.environ if environ is None else environ
+        for option in ('api_retry_timeout', 'wait_timeout'):
+            if self.params[option] is None or self.params[option] < 0:
+                raise YCError('%s must be 0 or more, got %s' % (option, self.params[option]))
+        self.endpoint = self.params.get('endpoint') or DEFAULT_ENDPOINT
+        self.credentials = resolve_credentials(self.params, environ)
+        self.root_certificates = read_root_certificates(self.params.get('root_certificates'))
+        self._sdk = None
+        self._clients = {}
+
+    def sdk(self):
+        if self._sdk is None:
+            name, value = self.credentials
+            self._sdk = yandexcloud.SDK(endpoint=self.endpoint, root_certificates=self.root_certificates,
+                                        user_agent=USER_AGENT, **{name: value})
+        return self._sdk
+
+    def client(self, stub):
+        if stub not in self._clients:
+            self._clients[stub] = self.sdk().client(stub)
+        return self._clients[stub]
+
+    def call(self, stub, method, request, resource, idempotent=True, recheck=None, not_found_ok=False):
+        """One RPC with retries; a gRPC error raises YCError naming the call, the resource and the code.
+
+        idempotent=False (Create): a retriable failure is retried only when recheck() (a lookup) shows the
+        resource was not created meanwhile; recheck()'s result is returned when it was. The request carries
+        an Idempotency-Key, which YC honours for creates, as a second guard.
+        not_found_ok: NOT_FOUND returns None (a Get of something that may not exist).
+        """
+        deadline = time.monotonic() + self.params['api_retry_timeout']
+        metadata = None if idempotent else (('idempotency-key', str(uuid.uuid4())),)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                # Discovery (first call) and the IAM token exchange happen in here too.
+                rpc = getattr(self.client(stub), method)
+                return rpc(request, timeout=CALL_TIMEOUT, metadata=metadata)
+            except grpc.RpcError as exc:
+                code = exc.code() if hasattr(exc, 'code') else None
+                if not_found_ok and code == grpc.StatusCode.NOT_FOUND:
+                    return None
+                if code not in _retriable_codes() or time.monotonic() >= deadline:
+                    raise grpc_error(exc, '%s %s' % (method, resource), attempts=attempt)
+                if not idempotent and recheck is not None:
+                    created = recheck()
+                    if created is not None:
+                        return created
+                delay = min(2 ** (attempt - 1) * 0.5, 8) * random.uniform(0.5, 1.0)
+                time.sleep(max(0, min(delay, deadline - time.monotonic())))
+
+    def list_all(self, stub, method, request, field, resource):
+        """Every item of a paged List call."""
+        items = []
+        while True:
+            response = self.call(stub, method, request, resource)
+            items.extend(getattr(response, field))
+            if not response.next_page_token:
+                return items
+            request.page_token = response.next_page_token
+
+    def find_by_name(self, stub, request, field, name, resource):
+        """The one resource of that name in a List (filter name="..."), or None."""
+        request.filter = 'name="%s"' % name.replace('\\', '\\\\').replace('"', '\\"')
+        found = [item for item in self.list_all(stub, 'List', request, field, resource) if item.name == name]
+        return found[0] if found else None
+
+    def wait(self, operation, resource, response_type=None):
+        """Wait for an operation with our own deadline; return its unpacked response (or the Operation).
+
+        With wait=false: return None at once (the caller reports operation_id).
+        """
+        if not self.params['wait']:
+            return None
+        deadline = time.monotonic() + self.params['wait_timeout']
+        delay = 0.2
+        while not operation.done:
+            if time.monotonic() >= deadline:
+                raise YCError('Timed out after %ds waiting for operation %s (%s) of %s; it goes on in the cloud, '
+                              're-run to converge' % (self.params['wait_timeout'], operation.id,
+                                                      operation.description, resource), operation_id=operation.id)
+            time.sleep(min(delay, max(0, deadline - time.monotonic())))
+            delay = min(delay * 2, 2.0)
+            operation = self.call(OperationServiceStub, 'Get', GetOperationRequest(operation_id=operation.id),
+                                  'operation %s of %s' % (operation.id, resource))
+        if operation.HasField('error') and operation.error.code:
+            code = grpc_code_name(operation.error.code)
+            raise YCError('Operation %s (%s) of %s failed: %s: %s' % (
+                operation.id, operation.description, resource, code, operation.error.message),
+                operation_id=operation.id, grpc_code=code)
+        if response_type is None:
+            return operation
+        response = response_type()
+        if operation.HasField('response'):
+            operation.response.Unpack(response)
+        return response
+
+
+def grpc_error(exc, action, attempts=1):
+    code = exc.code().name if hasattr(exc, 'code') and exc.code() else 'UNKNOWN'
+    details = exc.details() if hasattr(exc, 'details') else str(exc)
+    msg = '%s failed: %s: %s' % (action, code, details)
+    if attempts > 1:
+        msg += ' (after %d attempts)' % attempts
+    return YCError(msg, grpc_code=code)
+
+
+def resolve_credentials(params, environ):
+    """(option name, value) of the one credential to use; explicit options win over the environment."""
+    explicit = [name for name in CREDENTIAL_OPTIONS if params.get(name) not in (None, '')]
+    if len(explicit) > 1:
+        raise YCError('parameters are mutually exclusive: %s' % ', '.join(explicit))
+    if explicit:
+        name = explicit[0]
+        value = params[name]
+    else:
+        from_env = [(name, var) for name, var in CREDENTIAL_ENV if environ.get(var)]
+        if not from_env:
+            raise YCError('No Yandex Cloud credentials: set one of token, iam_token or service_account_key '
+                          '(or YC_TOKEN, YC_IAM_TOKEN, YC_SERVICE_ACCOUNT_KEY_FILE).')
+        if len(from_env) > 1:
+            raise YCError('Several credentials in the environment (%s): keep one, or pass one of token, '
+                          'iam_token, service_account_key' % ', '.join(var for _, var in from_env))
+        name, var = from_env[0]
+        value = environ[var]
+    if name == 'service_account_key':
+        value = load_service_account_key(value)
+    elif not isinstance(value, str):
+        raise YCError('%s must be a string' % name)
+    return name, value
+
+
+def load_service_account_key(value):
+    if isinstance(value, str) and not value.lstrip().startswith('{'):
+        path = os.path.expanduser(value)
+        try:
+            with open(path) as handle:
+                value = handle.read()
+        except (IOError, OSError) as exc:
+            raise YCError('service_account_key: cannot read the key file %s: %s' % (path, exc.strerror))
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise YCError('service_account_key: not a JSON authorized key (yc iam key create --output)')
+    if not isinstance(value, dict):
+        raise YCError('service_account_key must be a dict or the path of a JSON key file')
+    missing = [key for key in ('id', 'service_account_id', 'private_key') if not value.get(key)]
+    if missing:
+        raise YCError('service_account_key: missing %s' % ', '.join(missing))
+    if '-----BEGIN PRIVATE KEY-----' not in str(value['private_key']):
+        raise YCError('service_account_key: private_key is not a PEM private key')
+    return value
+
+
+def read_root_certificates(value):
+    """PEM text or the path of a PEM file -> bytes; None for the system trust store."""
+    if not value:
+        return None
+    if '-----BEGIN' in value:
+        return value.encode()
+    path = os.path.expanduser(value)
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read()
+    except (IOError, OSError) as exc:
+        raise YCError('root_certificates: cannot read %s: %s' % (path, exc.strerror))
+
+
+class YCModule(AnsibleModule):
+    """AnsibleModule + a YCClient whose errors end the module with fail_json."""
+
+    def __init__(self, argument_spec=None, mutually_exclusive=None, **kwargs):
+        spec = yc_argument_spec()
+        spec.update(argument_spec or {})
+        exclusive = list(mutually_exclusive or []) + [list(CREDENTIAL_OPTIONS)]
+        super(YCModule, self).__init__(argument_spec=spec, mutually_exclusive=exclusive, **kwargs)
+        if YC_IMPORT_ERROR:
+            self.fail_json(msg=missing_required_lib('yandexcloud'), exception=YC_IMPORT_ERROR)
+        self.yc = self._guard(YCClient, self.params)
+
+    def _guard(self, function, *args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except YCError as exc:
+            self.fail_json(msg=exc.msg, **exc.extra)
+
+    def require_folder_id(self):
+        if not self.params.get('folder_id'):
+            self.fail_json(msg='folder_id is required (or set YC_FOLDER_ID)')
+        return self.params['folder_id']
+
+    def call(self, *args, **kwargs):
+        return self._guard(self.yc.call, *args, **kwargs)
+
+    def list_all(self, *args, **kwargs):
+        return self._guard(self.yc.list_all, *args, **kwargs)
+
+    def find_by_name(self, *args, **kwargs):
+        return self._guard(self.yc.find_by_name, *args, **kwargs)
+
+    def wait(self, *args, **kwargs):
+        return self._guard(self.yc.wait, *args, **kwargs)
+
+
+def grpc_code_name(number):
+    """13 -> 'INTERNAL' (an operation's error carries the bare number)."""
+    for code in grpc.StatusCode:
+        if code.value[0] == number:
+            return code.name
+    return str(number)
+
+
+# -- proto <-> dict ---------------------------------------------------------------------------------------
+
+
+def message_to_dict(message):
+    """A message as plain python: int64 as int (MessageToDict gives strings), enums as names, every field
+    present (defaults included) so before/after compare like for like; Duration -> seconds (int when whole)."""
+    result = {}
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(message, field.name)
+        if _is_map(field):
+            value_field = field.message_type.fields_by_name['value']
+            result[field.name] = dict((k, _value_to_python(value_field, v)) for k, v in value.items())
+        elif _is_repeated(field):
+            result[field.name] = [_value_to_python(field, item) for item in value]
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and not message.HasField(field.name):
+            result[field.name] = None
+        else:
+            result[field.name] = _value_to_python(field, value)
+    return result
+
+
+def _is_repeated(field):
+    # protobuf >= 5 has is_repeated; label is deprecated there
+    return field.is_repeated if hasattr(field, 'is_repeated') else field.label == FieldDescriptor.LABEL_REPEATED
+
+
+def _is_map(field):
+    return (_is_repeated(field) and field.type == FieldDescriptor.TYPE_MESSAGE
+            and field.message_type.GetOptions().map_entry)
+
+
+def _value_to_python(field, value):
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        enum_value = field.enum_type.values_by_number.get(value)
+        return enum_value.name if enum_value else value
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        full_name = field.message_type.full_name
+        if full_name == 'google.protobuf.Duration':
+            seconds = value.seconds + value.nanos / 1e9
+            return int(seconds) if seconds == int(seconds) else seconds
+        if full_name == 'google.protobuf.Timestamp':
+            return value.ToJsonString() if (value.seconds or value.nanos) else None
+        if full_name.startswith('google.protobuf.') and full_name.endswith('Value'):
+            return value.value  # wrappers
+        return message_to_dict(value)
+    return value
+
+
+def dict_to_message(data, message_type, field_name):
+    """ParseDict with the error turned into a message naming the option."""
+    try:
+        return json_format.ParseDict(data, message_type(), ignore_unknown_fields=False)
+    except json_format.ParseError as exc:
+        raise ValueError('%s: %s' % (field_name, exc))
+
+
+def changed_paths(before, after, paths):
+    """The paths (dotted, of the given list) whose value differs between two plain dicts."""
+    def get(data, path):
+        for part in path.split('.'):
+            if not isinstance(data, dict):
+                return None
+            data = data.get(part)
+        return data
+    return [path for path in paths if _normalise(get(before, path)) != _normalise(get(after, path))]
+
+
+def _normalise(value):
+    # An empty list/dict/string and "not set" are the same to the API.
+    if value in ('', [], {}, None):
+        return None
+    if isinstance(value, dict):
+        return dict((k, _normalise(v)) for k, v in value.items() if _normalise(v) is not None) or None
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def field_mask(paths):
+    return FieldMask(paths=sorted(paths))
+
+
+def labels_ok(module, labels, option='labels'):
+    """YC label rules (keys [a-z][-_./\\@0-9a-z]{0,62}, values [-_./\\@0-9a-z]{0,63}, at most 64)."""
+    if labels is None:
+        return
+    if len(labels) > 64:
+        module.fail_json(msg='%s: at most 64 labels, got %d' % (option, len(labels)))
+    for key, value in labels.items():
+        if not re.match(r'^[a-z][-_./\\@0-9a-z]{0,62}$', key):
+            module.fail_json(msg='%s: invalid key %r (lower-case letter first, then [-_./\\@0-9a-z], at most 63)'
+                                 % (option, key))
+        if not isinstance(value, str) or not re.match(r'^[-_./\\@0-9a-z]{0,63}$', value):
+            module.fail_json(msg='%s: invalid value %r for %r ([-_./\\@0-9a-z], at most 63)' % (option, value, key))
+
+
+NAME_PATTERN = r'^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$'
+
+
+def name_ok(module, name, option='name'):
+    if name is not None and not re.match(NAME_PATTERN, name):
+        module.fail_json(msg='%s: invalid name %r (lower-case letters, digits and hyphens, starts with a letter, '
+                             'at most 63)' % (option, name))
+
+
+# -- the present/absent cycle every resource module shares --------------------------------------------------
+
+class Resource(object):
+    """How one kind of resource is read, created, updated and deleted; ensure() runs the cycle:
+    find by name -> compare user-facing fields -> create / update (field mask of the changed paths only) /
+    delete -> wait -> read back. Check mode stops before any write; --diff shows before/after.
+
+    A subclass sets kind, stub, list_field and response_type and implements list_request(), get_request(id),
+    to_user(message), desired(), create_request(desired), update_request(message, desired, paths) and
+    delete_request(message). UPDATABLE: user-facing keys sent with a mask (the mask path is the key);
+    IMMUTABLE: keys that cannot change once created (a clear error instead of a silent recreate).
+    """
+
+    kind = None
+    stub = None
+    list_field = None
+    response_type = None
+    UPDATABLE = ('description', 'labels')
+    IMMUTABLE = ()
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    @property
+    def label(self):
+        return "%s '%s'" % (self.kind, self.params['name'])
+
+    def find(self):
+        return self.module.find_by_name(self.stub, self.list_request(), self.list_field, self.params['name'],
+                                        'of %ss' % self.kind)
+
+    def get(self, resource_id):
+        return self.module.call(self.stub, 'Get', self.get_request(resource_id), self.label)
+
+    def merged(self, before, desired):
+        """What the resource looks like after an update: desired keys win; labels merge unless purged."""
+        after = dict(before)
+        for key, value in desired.items():
+            if key == 'labels' and not self.params.get('purge_labels', True):
+                value = dict(before.get('labels') or {}, **value)
+            after[key] = value
+        return after
+
+    def ensure(self):
+        module = self.module
+        current = self.find()
+        before = self.to_user(current) if current is not None else {}
+        if self.params['state'] == 'absent':
+            if current is None:
+                module.exit_json(changed=False, **{self.kind: {}})
+            if not module.check_mode:
+                operation = module.call(self.stub, 'Delete', self.delete_request(current), self.label)
+                module.wait(operation, self.label)
+            module.exit_json(changed=True, diff=dict(before=before, after={}), **{self.kind: {}})
+
+        desired = self.desired()
+        if current is None:
+            after = dict(desired, name=self.params['name'])
+            if module.check_mode:
+                module.exit_json(changed=True, diff=dict(before={}, after=after), **{self.kind: after})
+            operation = module.call(self.stub, 'Create', self.create_request(desired), self.label,
+                                    idempotent=False, recheck=self.find)
+            return self._finish(operation, {}, True)
+
+        after = self.merged(before, desired)
+        for key in self.IMMUTABLE:
+            if key in desired and changed_paths(before, after, [key]):
+                module.fail_json(msg='%s: %s cannot be changed once created (it is %r, asked %r); delete the %s '
+                                     'first or use another name' % (self.label, key, before.get(key), desired[key],
+                                                                    self.kind))
+        paths = changed_paths(before, after, [key for key in self.UPDATABLE if key in desired])
+        if not paths:
+            module.exit_json(changed=False, **{self.kind: before})
+        if module.check_mode:
+            module.exit_json(changed=True, diff=dict(before=before, after=after), update_mask=paths,
+                             **{self.kind: after})
+        operations = self.update(current, after, paths)
+        return self._finish(operations, before, True, resource_id=current.id, update_mask=paths)
+
+    def update(self, current, after, paths):
+        """Send the update; return its operations. One Update with a mask unless a subclass needs more."""
+        return [self.module.call(self.stub, 'Update', self.update_request(current, after, paths), self.label)]
+
+    def _finish(self, operations, before, changed, resource_id=None, **extra):
+        """Wait, then read the resource back so what is returned is what the cloud holds."""
+        module = self.module
+        if isinstance(operations, self.response_type):  # recheck(): a retried create had gone through
+            result = self.to_user(operations)
+            module.exit_json(changed=changed, diff=dict(before=before, after=result),
+                             **dict(extra, **{self.kind: result}))
+        if not isinstance(operations, list):
+            operations = [operations]
+        done = None
+        for operation in operations:
+            done = module.wait(operation, self.label, response_type=self.response_type)
+        extra['operation_id'] = operations[-1].id
+        if done is None:  # wait=false: the result is not known yet
+            module.exit_json(changed=changed, **dict(extra, **{self.kind: {}}))
+        result = self.to_user(self.get(resource_id or done.id))
+        module.exit_json(changed=changed, diff=dict(before=before, after=result), **dict(extra, **{self.kind: result}))
+
+
+ZONE_PATTERN = r'^[a-z]{2}-[a-z]+[0-9]+-[a-z]$'
+
+
+def zone_ok(module, zone, option='zone_id'):
+    if zone is not None and not re.match(ZONE_PATTERN, zone):
+        module.fail_json(msg='%s: invalid zone %r (like ru-central1-a)' % (option, zone))
+
+
+def cidrs_ok(module, cidrs, option):
+    """IPv4 networks in canonical form ('10.1.0.0/16'); a host address with a prefix is refused as YC does."""
+    import ipaddress
+    for cidr in cidrs or []:
+        try:
+            network = ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError as exc:
+            module.fail_json(msg='%s: invalid IPv4 CIDR %r: %s' % (option, cidr, exc))
+        if '/' not in cidr or str(network) != cidr:
+            module.fail_json(msg='%s: write %r as %s' % (option, cidr, network))

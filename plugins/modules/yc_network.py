@@ -1,0 +1,144 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: filmopoisk.shs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: yc_network
+short_description: Manage a Yandex Cloud VPC network
+version_added: 0.2.0
+description:
+  - Create, update or delete a VPC network, found by O(name) in the folder (names are unique in a folder).
+  - Updates send only the changed fields (an update mask); a second run with the same options reports no change.
+  - The same resource as Terraform's C(yandex_vpc_network).
+options:
+  name:
+    description: Network name (lower-case letters, digits, hyphens; starts with a letter; at most 63).
+    type: str
+    required: true
+  description:
+    description: Description. Not managed when omitted.
+    type: str
+  labels:
+    description: Labels. Not managed when omitted; see O(purge_labels).
+    type: dict
+  purge_labels:
+    description: Remove labels that are not in O(labels). With V(false), O(labels) are added to the existing ones.
+    type: bool
+    default: true
+  state:
+    description: V(absent) deletes the network (the API refuses while subnets are in it).
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - filmopoisk.shs.yc
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+author:
+  - filmopoisk.shs contributors
+'''
+
+EXAMPLES = r'''
+- name: The deployment's network
+  filmopoisk.shs.yc_network:
+    name: shs-net
+    description: SHS session history
+    labels: {project: shs}
+    folder_id: "{{ yc_folder_id }}"
+
+- name: Remove it (subnets first)
+  filmopoisk.shs.yc_network:
+    name: shs-net
+    state: absent
+'''
+
+RETURN = r'''
+network:
+  description: The network as the API holds it after the run (empty when absent; the requested state in check mode).
+  returned: always
+  type: dict
+  sample: {id: enp1abcdefghijklmnop, folder_id: b1gabcdefghijklmnopq, name: shs-net, description: SHS,
+           labels: {project: shs}, created_at: "2026-11-28T08:00:00Z", default_security_group_id: enp2...}
+update_mask:
+  description: Fields sent in the update (only those that changed).
+  returned: when updated
+  type: list
+  elements: str
+operation_id:
+  description: The API operation of the write.
+  returned: when something was written
+  type: str
+'''
+
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
+    YCModule, Resource, field_mask, labels_ok, name_ok)
+
+try:
+    from yandex.cloud.vpc.v1 import network_pb2, network_service_pb2 as svc
+    from yandex.cloud.vpc.v1.network_service_pb2_grpc import NetworkServiceStub
+except ImportError:
+    pass  # YCModule reports the missing SDK
+
+
+class Network(Resource):
+    kind = 'network'
+    list_field = 'networks'
+
+    def __init__(self, module):
+        super(Network, self).__init__(module)
+        self.stub = NetworkServiceStub
+        self.response_type = network_pb2.Network
+
+    def list_request(self):
+        return svc.ListNetworksRequest(folder_id=self.module.require_folder_id())
+
+    def get_request(self, resource_id):
+        return svc.GetNetworkRequest(network_id=resource_id)
+
+    def to_user(self, network):
+        return dict(id=network.id, folder_id=network.folder_id, name=network.name, description=network.description,
+                    labels=dict(network.labels), created_at=network.created_at.ToJsonString(),
+                    default_security_group_id=network.default_security_group_id)
+
+    def desired(self):
+        return dict((key, self.params[key]) for key in ('description', 'labels') if self.params[key] is not None)
+
+    def create_request(self, desired):
+        return svc.CreateNetworkRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],
+                                        description=desired.get('description', ''), labels=desired.get('labels', {}))
+
+    def update_request(self, network, after, paths):
+        return svc.UpdateNetworkRequest(network_id=network.id, update_mask=field_mask(paths), name=network.name,
+                                        description=after['description'], labels=after['labels'])
+
+    def delete_request(self, network):
+        return svc.DeleteNetworkRequest(network_id=network.id)
+
+
+def main():
+    module = YCModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            description=dict(type='str'),
+            labels=dict(type='dict'),
+            purge_labels=dict(type='bool', default=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+        ),
+        supports_check_mode=True,
+    )
+    name_ok(module, module.params['name'])
+    labels_ok(module, module.params['labels'])
+    module.require_folder_id()
+    Network(module).ensure()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,144 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: filmopoisk.shs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: yc_service_account
+short_description: Manage a Yandex Cloud IAM service account
+version_added: 0.2.0
+description:
+  - Create, update or delete a service account, found by O(name) in the folder.
+  - Roles are granted with M(filmopoisk.shs.yc_folder_iam_binding).
+  - The same resource as Terraform's C(yandex_iam_service_account). The API refuses to delete an account
+    still used (e.g. by an instance group); the module reports that error as it is.
+options:
+  name:
+    description: Service account name.
+    type: str
+    required: true
+  description:
+    description: Description. Not managed when omitted.
+    type: str
+  labels:
+    description: Labels. Not managed when omitted; see O(purge_labels).
+    type: dict
+  purge_labels:
+    description: Remove labels that are not in O(labels).
+    type: bool
+    default: true
+  state:
+    description: Whether the account should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - filmopoisk.shs.yc
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+author:
+  - filmopoisk.shs contributors
+'''
+
+EXAMPLES = r'''
+- name: The account instance groups act as
+  filmopoisk.shs.yc_service_account:
+    name: shs-ig
+    description: manages the SHS instance groups
+  register: ig_sa
+'''
+
+RETURN = r'''
+service_account:
+  description: The account as the API holds it after the run (empty when absent).
+  returned: always
+  type: dict
+  sample: {id: aje1abcdefghijklmnop, folder_id: b1g..., name: shs-ig, description: "", labels: {},
+           created_at: "2026-11-28T08:00:00Z"}
+update_mask:
+  description: Fields sent in the update.
+  returned: when updated
+  type: list
+  elements: str
+operation_id:
+  description: The API operation of the write.
+  returned: when something was written
+  type: str
+'''
+
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
+    YCModule, Resource, field_mask, labels_ok, name_ok)
+
+try:
+    from yandex.cloud.iam.v1 import service_account_pb2, service_account_service_pb2 as svc
+    from yandex.cloud.iam.v1.service_account_service_pb2_grpc import ServiceAccountServiceStub
+except ImportError:
+    pass  # YCModule reports the missing SDK
+
+
+class ServiceAccount(Resource):
+    kind = 'service_account'
+    list_field = 'service_accounts'
+
+    def __init__(self, module):
+        super(ServiceAccount, self).__init__(module)
+        self.stub = ServiceAccountServiceStub
+        self.response_type = service_account_pb2.ServiceAccount
+
+    @property
+    def label(self):
+        return "service account '%s'" % self.params['name']
+
+    def list_request(self):
+        return svc.ListServiceAccountsRequest(folder_id=self.module.require_folder_id())
+
+    def get_request(self, resource_id):
+        return svc.GetServiceAccountRequest(service_account_id=resource_id)
+
+    def to_user(self, account):
+        return dict(id=account.id, folder_id=account.folder_id, name=account.name, description=account.description,
+                    labels=dict(account.labels), created_at=account.created_at.ToJsonString())
+
+    def desired(self):
+        return dict((key, self.params[key]) for key in ('description', 'labels') if self.params[key] is not None)
+
+    def create_request(self, desired):
+        return svc.CreateServiceAccountRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],
+                                               description=desired.get('description', ''),
+                                               labels=desired.get('labels', {}))
+
+    def update_request(self, account, after, paths):
+        return svc.UpdateServiceAccountRequest(service_account_id=account.id, update_mask=field_mask(paths),
+                                               name=account.name, description=after['description'],
+                                               labels=after['labels'])
+
+    def delete_request(self, account):
+        return svc.DeleteServiceAccountRequest(service_account_id=account.id)
+
+
+def main():
+    module = YCModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            description=dict(type='str'),
+            labels=dict(type='dict'),
+            purge_labels=dict(type='bool', default=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+        ),
+        supports_check_mode=True,
+    )
+    name_ok(module, module.params['name'])
+    labels_ok(module, module.params['labels'])
+    module.require_folder_id()
+    ServiceAccount(module).ensure()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: filmopoisk.shs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: yc_subnet
+short_description: Manage a Yandex Cloud VPC subnet
+version_added: 0.2.0
+description:
+  - Create, update or delete a subnet of a VPC network in one zone, found by O(name) in the folder.
+  - O(network_id) and O(zone_id) cannot change once the subnet exists (the module says so instead of recreating it).
+  - The same resource as Terraform's C(yandex_vpc_subnet).
+options:
+  name:
+    description: Subnet name (lower-case letters, digits, hyphens; starts with a letter; at most 63).
+    type: str
+    required: true
+  network_id:
+    description: ID of the network (RV(filmopoisk.shs.yc_network#module:network.id)). Required to create.
+    type: str
+  zone_id:
+    description: Availability zone, e.g. V(ru-central1-a). Required to create.
+    type: str
+  v4_cidr_blocks:
+    description: IPv4 ranges of the subnet, e.g. V(10.10.1.0/24). Required to create. They may not overlap
+      other subnets of the network.
+    type: list
+    elements: str
+  description:
+    description: Description. Not managed when omitted.
+    type: str
+  labels:
+    description: Labels. Not managed when omitted; see O(purge_labels).
+    type: dict
+  purge_labels:
+    description: Remove labels that are not in O(labels).
+    type: bool
+    default: true
+  state:
+    description: Whether the subnet should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - filmopoisk.shs.yc
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+author:
+  - filmopoisk.shs contributors
+'''
+
+EXAMPLES = r'''
+- name: The app subnet
+  filmopoisk.shs.yc_subnet:
+    name: shs-a
+    network_id: "{{ network.network.id }}"
+    zone_id: ru-central1-a
+    v4_cidr_blocks: [10.10.1.0/24]
+'''
+
+RETURN = r'''
+subnet:
+  description: The subnet as the API holds it after the run (empty when absent).
+  returned: always
+  type: dict
+  sample: {id: e9b1abcdefghijklmnop, name: shs-a, network_id: enp1..., zone_id: ru-central1-a,
+           v4_cidr_blocks: [10.10.1.0/24], description: "", labels: {}, folder_id: b1g..., created_at: "..."}
+update_mask:
+  description: Fields sent in the update.
+  returned: when updated
+  type: list
+  elements: str
+operation_id:
+  description: The API operation of the write.
+  returned: when something was written
+  type: str
+'''
+
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
+    YCModule, Resource, cidrs_ok, field_mask, labels_ok, name_ok, zone_ok)
+
+try:
+    from yandex.cloud.vpc.v1 import subnet_pb2, subnet_service_pb2 as svc
+    from yandex.cloud.vpc.v1.subnet_service_pb2_grpc import SubnetServiceStub
+except ImportError:
+    pass  # YCModule reports the missing SDK
+
+
+class Subnet(Resource):
+    kind = 'subnet'
+    list_field = 'subnets'
+    UPDATABLE = ('description', 'labels', 'v4_cidr_blocks')
+    IMMUTABLE = ('network_id', 'zone_id')
+
+    def __init__(self, module):
+        super(Subnet, self).__init__(module)
+        self.stub = SubnetServiceStub
+        self.response_type = subnet_pb2.Subnet
+
+    def list_request(self):
+        return svc.ListSubnetsRequest(folder_id=self.module.require_folder_id())
+
+    def get_request(self, resource_id):
+        return svc.GetSubnetRequest(subnet_id=resource_id)
+
+    def to_user(self, subnet):
+        return dict(id=subnet.id, folder_id=subnet.folder_id, name=subnet.name, description=subnet.description,
+                    labels=dict(subnet.labels), network_id=subnet.network_id, zone_id=subnet.zone_id,
+                    v4_cidr_blocks=list(subnet.v4_cidr_blocks), created_at=subnet.created_at.ToJsonString())
+
+    def desired(self):
+        return dict((key, self.params[key]) for key in ('description', 'labels', 'network_id', 'zone_id',
+                                                        'v4_cidr_blocks') if self.params[key] is not None)
+
+    def create_request(self, desired):
+        missing = [key for key in ('network_id', 'zone_id', 'v4_cidr_blocks') if not desired.get(key)]
+        if missing:
+            self.module.fail_json(msg='%s does not exist; to create it set %s' % (self.label, ', '.join(missing)))
+        return svc.CreateSubnetRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],
+                                       description=desired.get('description', ''), labels=desired.get('labels', {}),
+                                       network_id=desired['network_id'], zone_id=desired['zone_id'],
+                                       v4_cidr_blocks=desired['v4_cidr_blocks'])
+
+    def update_request(self, subnet, after, paths):
+        return svc.UpdateSubnetRequest(subnet_id=subnet.id, update_mask=field_mask(paths), name=subnet.name,
+                                       description=after['description'], labels=after['labels'],
+                                       v4_cidr_blocks=after['v4_cidr_blocks'])
+
+    def delete_request(self, subnet):
+        return svc.DeleteSubnetRequest(subnet_id=subnet.id)
+
+
+def main():
+    module = YCModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            network_id=dict(type='str'),
+            zone_id=dict(type='str'),
+            v4_cidr_blocks=dict(type='list', elements='str'),
+            description=dict(type='str'),
+            labels=dict(type='dict'),
+            purge_labels=dict(type='bool', default=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+        ),
+        supports_check_mode=True,
+    )
+    name_ok(module, module.params['name'])
+    labels_ok(module, module.params['labels'])
+    zone_ok(module, module.params['zone_id'])
+    cidrs_ok(module, module.params['v4_cidr_blocks'], 'v4_cidr_blocks')
+    module.require_folder_id()
+    Subnet(module).ensure()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,48 @@
+"""Run a yc_* module the way Ansible does (a python process reading its args file), against localcloud.
+
+    result = run_module('yc_network', localcloud, name='shs-net', check=True)
+
+The module process is real: real SDK, real gRPC over TLS to localcloud. Only the Ansible executor around it is
+skipped (that path is covered by the playbook tests), which keeps a module call at ~0.5 s.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from support import REPO_ROOT
+
+COLLECTIONS = os.path.join(REPO_ROOT, '.collections')
+
+
+def auth_args(localcloud):
+    return dict(endpoint=localcloud.endpoint, root_certificates=os.path.join(localcloud.state_dir, 'ca.pem'),
+                token=localcloud.token, folder_id=localcloud.folder_id)
+
+
+def run_module(module, localcloud=None, check=False, diff=True, env=None, auth=True, **args):
+    """Return the module's result dict (failed=True + msg on failure)."""
+    module_args = dict(auth_args(localcloud) if (auth and localcloud) else {}, **args)
+    module_args.update(_ansible_check_mode=check, _ansible_diff=diff)
+    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
+        json.dump({'ANSIBLE_MODULE_ARGS': module_args}, handle)
+    try:
+        # The caller's env exactly, or ours without YC_* (so a developer's own credentials never leak in).
+        base = env if env is not None else dict((k, v) for k, v in os.environ.items() if not k.startswith('YC_'))
+        process_env = dict(base, PYTHONPATH=COLLECTIONS)
+        done = subprocess.run([sys.executable, '-m', 'ansible_collections.filmopoisk.shs.plugins.modules.' + module,
+                               handle.name], capture_output=True, text=True, env=process_env, timeout=300)
+    finally:
+        os.unlink(handle.name)
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        raise AssertionError('%s printed no JSON (rc %d):\n%s\n%s' % (module, done.returncode, done.stdout,
+                                                                    done.stderr))
+
+
+def ok(result):
+    assert not result.get('failed'), result.get('msg')
+    return result
