@@ -12,6 +12,8 @@ import pytest
 import images  # tools/images.py (pytest.ini puts tools/ on sys.path)
 from support import TEST_LABEL, docker, start_postgres
 
+pytest_plugins = ['localcloud_fixture']
+
 
 @pytest.fixture(scope='session')
 def image():

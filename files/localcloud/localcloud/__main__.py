@@ -4,6 +4,8 @@
                                     [--label K=V ...] [--state-dir D] [--timeout S]
     python -m localcloud node remove --name N [--keep-disks] [--network NET]
     python -m localcloud node status --name N
+    python -m localcloud serve --state-dir D [--listen H:P] [--admin-listen H:P] [--daemon]   (server/cli.py)
+    python -m localcloud stop --state-dir D
 
 `apply` is idempotent: a running node whose metadata hash label equals the file's is left alone
 (`"changed": false`); otherwise the node is replaced (its disks kept) and booted. Output: one JSON line.
@@ -16,6 +18,7 @@ import json
 import sys
 
 from localcloud.coinode import DEFAULT_IMAGE, DEFAULT_STATE_DIR, Node, NodeError, _docker
+from localcloud.server import cli as server_cli
 
 METADATA_HASH_LABEL = 'org.filmopoisk.coi-node.metadata-hash'
 
@@ -91,7 +94,10 @@ def main(argv=None):
     status_p.add_argument('--name', required=True)
     for sub in (apply_p, remove_p, status_p):
         sub.add_argument('--state-dir', default=DEFAULT_STATE_DIR)
+    server_cli.add_parsers(top)
     args = parser.parse_args(argv)
+    if args.group != 'node':
+        return args.run(args)
     try:
         result = {'apply': cmd_apply, 'remove': cmd_remove, 'status': cmd_status}[args.command](args)
     except NodeError as exc:

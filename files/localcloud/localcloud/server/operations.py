@@ -1,0 +1,178 @@
+"""Operations: a mutating call returns Operation(done=False) and its work runs in a background thread.
+
+    def Create(self, request, context):
+        ...validate (errors here fail the call itself)...
+        def work():                       # runs in the worker, inside a store transaction
+            self.store.put(network)
+            return network                # the operation's response (None -> google.protobuf.Empty)
+        return self.cloud.operations.start(CreateNetworkMetadata(network_id=nid), work, 'Create network')
+
+The metadata and response are packed as the method's `yandex.cloud.api.operation` option says (the
+metadata type is checked). An ApiError raised by `work` becomes the operation's error. Faults injected
+for the calling method delay the work or replace it with an error.
+"""
+
+import logging
+import threading
+
+import grpc
+from google.protobuf import descriptor_pool, empty_pb2, message_factory, timestamp_pb2
+from yandex.cloud.api import operation_pb2 as api_operation_pb2
+from yandex.cloud.operation import operation_pb2, operation_service_pb2_grpc
+
+from localcloud.server import ids, registry, rpc
+from localcloud.server.errors import ApiError, not_found
+
+log = logging.getLogger('localcloud.operations')
+
+Operation = operation_pb2.Operation
+
+# Operation id prefix per API package (YC's operation ids look like the service's resource ids).
+OP_PREFIX = {'vpc': 'enp', 'iam': 'aje', 'resourcemanager': 'b1g', 'compute': 'fhm', 'containerregistry': 'crp'}
+# How long OperationService.Get waits for a running operation without an injected delay: the work takes
+# milliseconds, so the SDK's first poll already sees done=True (and does not sleep its 1 s).
+GET_SETTLE_SECONDS = 0.5
+
+
+def _resolve(name, package):
+    """Resolve a type name from an operation option the way protoc resolves names (innermost scope first)."""
+    pool = descriptor_pool.Default()
+    parts = package.split('.')
+    for i in range(len(parts), -1, -1):
+        candidate = '.'.join(parts[:i] + [name])
+        try:
+            return message_factory.GetMessageClass(pool.FindMessageTypeByName(candidate))
+        except KeyError:
+            continue
+    raise KeyError('cannot resolve %s in %s' % (name, package))
+
+
+def operation_types(method):
+    """(metadata class, response class) from the `yandex.cloud.api.operation` option of "/pkg.Svc/Method"."""
+    service, name = method.strip('/').split('/')
+    descriptor = descriptor_pool.Default().FindMethodByName('%s.%s' % (service, name))
+    options = descriptor.GetOptions()
+    if not options.HasExtension(api_operation_pb2.operation):
+        raise TypeError('%s does not return an operation' % method)
+    option = options.Extensions[api_operation_pb2.operation]
+    package = descriptor.containing_service.file.package
+    return _resolve(option.metadata, package), _resolve(option.response, package)
+
+
+def _now():
+    stamp = timestamp_pb2.Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+class Operations:
+    def __init__(self, cloud):
+        self.cloud = cloud
+        self.store = cloud.store
+        self._lock = threading.Lock()
+        self._running = {}  # id -> (threading.Event done, threading.Event cancel, has_delay)
+        self._stopping = threading.Event()
+
+    def fail_interrupted(self):
+        """Operations a previous process left running cannot finish: mark them failed."""
+        for op in self.store.list(Operation, where=lambda o: not o.done):
+            op.done = True
+            op.modified_at.CopyFrom(_now())
+            op.error.code = 10  # ABORTED
+            op.error.message = 'operation interrupted by a localcloud restart'
+            self.store.put(op)
+
+    def stop(self, timeout):
+        """Cut injected delays short and give running work `timeout` seconds to finish."""
+        self._stopping.set()
+        with self._lock:
+            running = list(self._running.values())
+        for done, cancel, _ in running:
+            cancel.set()
+            done.wait(timeout)
+
+    def start(self, metadata, work, description=''):
+        call = rpc.current()
+        meta_cls, response_cls = operation_types(call.method)
+        if not isinstance(metadata, meta_cls):
+            raise TypeError('%s: metadata must be %s' % (call.method, meta_cls.DESCRIPTOR.full_name))
+        package = call.method.strip('/').split('.')[2]
+        subject = call.subject or {}
+        op = Operation(id=ids.new(OP_PREFIX.get(package, 'lco')), description=description,
+                       created_at=_now(), created_by=subject.get('id', ''), done=False)
+        op.modified_at.CopyFrom(op.created_at)
+        op.metadata.Pack(metadata)
+        self.store.put(op)
+        fault = self.cloud.faults.take_operation(call.method) or {}
+        done, cancel = threading.Event(), threading.Event()
+        with self._lock:
+            self._running[op.id] = (done, cancel, 'operation_delay' in fault)
+        threading.Thread(target=self._run, args=(op.id, work, response_cls, fault, done, cancel),
+                         name='op-' + op.id, daemon=True).start()
+        return op
+
+    def _run(self, op_id, work, response_cls, fault, done, cancel):
+        error = response = None
+        try:
+            delay = fault.get('operation_delay', 0)
+            if delay and (cancel.wait(delay) or self._stopping.is_set()):
+                raise ApiError(grpc.StatusCode.CANCELLED, 'operation cancelled')
+            if 'operation_error' in fault:
+                error = fault['operation_error']
+            else:
+                with self.store.transaction():
+                    response = work()
+        except ApiError as exc:
+            error = {'code': exc.rpc_code, 'message': exc.message}
+        except Exception as exc:
+            log.exception('operation %s failed', op_id)
+            error = {'code': 13, 'message': 'internal error: %s' % exc}
+        try:
+            op = self.store.get(Operation, op_id)
+            op.done = True
+            op.modified_at.CopyFrom(_now())
+            if error:
+                op.error.code, op.error.message = error['code'], error['message']
+            else:
+                packed = response if response is not None else empty_pb2.Empty()
+                if not isinstance(packed, response_cls):
+                    raise TypeError('operation response must be %s, got %s'
+                                    % (response_cls.DESCRIPTOR.full_name, packed.DESCRIPTOR.full_name))
+                op.response.Pack(packed)
+            self.store.put(op)
+        except Exception:
+            log.exception('operation %s: cannot record the result', op_id)
+        finally:
+            with self._lock:
+                self._running.pop(op_id, None)
+            done.set()
+
+    def get(self, op_id):
+        with self._lock:
+            running = self._running.get(op_id)
+        if running and not running[2]:
+            running[0].wait(GET_SETTLE_SECONDS)
+        op = self.store.get(Operation, op_id)
+        if op is None:
+            raise not_found('Operation', op_id)
+        return op
+
+    def cancel(self, op_id):
+        with self._lock:
+            running = self._running.get(op_id)
+        if running:
+            running[1].set()
+            running[0].wait(5)
+        return self.get(op_id)
+
+
+@registry.register
+class OperationService(operation_service_pb2_grpc.OperationServiceServicer):
+    def __init__(self, cloud):
+        self.operations = cloud.operations
+
+    def Get(self, request, context):
+        return self.operations.get(request.operation_id)
+
+    def Cancel(self, request, context):
+        return self.operations.cancel(request.operation_id)

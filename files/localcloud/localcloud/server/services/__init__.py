@@ -1,0 +1,15 @@
+"""Every service module localcloud serves; importing one registers its servicers (see registry.py).
+
+To add a service: write services/<api>_<resource>.py with a registered Servicer subclass and list it here.
+"""
+
+from localcloud.server import operations
+from localcloud.server.services import (
+    endpoint,
+    iam_key,
+    iam_token,
+    resourcemanager_cloud,
+    resourcemanager_folder,
+)
+
+__all__ = ['operations', 'endpoint', 'iam_key', 'iam_token', 'resourcemanager_cloud', 'resourcemanager_folder']
