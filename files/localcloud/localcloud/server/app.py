@@ -11,7 +11,7 @@ import logging
 import os
 
 import grpc
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format
 from yandex.cloud.access import access_pb2
 from yandex.cloud.iam.v1 import service_account_pb2
 from yandex.cloud.resourcemanager.v1 import cloud_pb2, folder_pb2
@@ -20,6 +20,7 @@ from localcloud.server import access, admin, faults, ids, registry, rpc, tls
 from localcloud.server.auth import Auth
 from localcloud.server.errors import not_found, permission_denied
 from localcloud.server.operations import Operations
+from localcloud.server.resources import now
 from localcloud.server.store import Store
 from localcloud.server.validate import required
 
@@ -30,12 +31,6 @@ ENDPOINT_FILE = 'endpoint.json'
 SA_KEY_FILE = 'sa-key.json'
 BOOTSTRAP_SA = 'localcloud-admin'
 NS_CONFIG = 'config'
-
-
-def now():
-    stamp = timestamp_pb2.Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
 
 
 def write_json_private(path, value):

@@ -20,13 +20,13 @@ def _is_repeated(field):
     return field.label == FieldDescriptor.LABEL_REPEATED
 
 
-def updatable_fields(request, id_field):
-    return [f.name for f in request.DESCRIPTOR.fields if f.name not in (id_field, 'update_mask')]
+def updatable_fields(request, *id_fields):
+    return [f.name for f in request.DESCRIPTOR.fields if f.name not in id_fields + ('update_mask',)]
 
 
-def update_paths(request, id_field):
-    """The paths an Update changes (validated against the request's fields)."""
-    updatable = updatable_fields(request, id_field)
+def update_paths(request, *id_fields):
+    """The paths an Update changes (validated against the request's fields; id_fields name the resource)."""
+    updatable = updatable_fields(request, *id_fields)
     paths = list(request.update_mask.paths)
     if not paths:
         return updatable

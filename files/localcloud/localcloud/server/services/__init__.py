@@ -10,6 +10,10 @@ from localcloud.server.services import (
     iam_token,
     resourcemanager_cloud,
     resourcemanager_folder,
+    vpc_network,
+    vpc_security_group,
+    vpc_subnet,
 )
 
-__all__ = ['operations', 'endpoint', 'iam_key', 'iam_token', 'resourcemanager_cloud', 'resourcemanager_folder']
+__all__ = ['operations', 'endpoint', 'iam_key', 'iam_token', 'resourcemanager_cloud', 'resourcemanager_folder',
+           'vpc_network', 'vpc_security_group', 'vpc_subnet']
