@@ -7,6 +7,7 @@ from localcloud.server import operations
 from localcloud.server.services import (
     endpoint,
     iam_key,
+    iam_service_account,
     iam_token,
     resourcemanager_cloud,
     resourcemanager_folder,
@@ -15,5 +16,5 @@ from localcloud.server.services import (
     vpc_subnet,
 )
 
-__all__ = ['operations', 'endpoint', 'iam_key', 'iam_token', 'resourcemanager_cloud', 'resourcemanager_folder',
-           'vpc_network', 'vpc_security_group', 'vpc_subnet']
+__all__ = ['operations', 'endpoint', 'iam_key', 'iam_service_account', 'iam_token', 'resourcemanager_cloud',
+           'resourcemanager_folder', 'vpc_network', 'vpc_security_group', 'vpc_subnet']
