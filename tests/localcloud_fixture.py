@@ -31,6 +31,7 @@ class LocalCloudServer:
         self.state_dir = str(state_dir)
         self.process = None
         self.endpoint = self.admin = None
+        self.exit_code = None  # of the last stopped server process (0 = clean exit on SIGTERM)
 
     # -- process -------------------------------------------------------------------------------------
     def start(self, listen='127.0.0.1:0', admin_listen='127.0.0.1:0'):
@@ -75,7 +76,8 @@ class LocalCloudServer:
                 self.process.wait()
         if self.process:
             self.process.stdout.close()
-        return self.process.returncode if self.process else None
+            self.exit_code = self.process.returncode
+        return self.exit_code
 
     def restart(self):
         """Stop (SIGTERM) and start on the same ports: clients made before keep working."""

@@ -107,9 +107,9 @@ class LocalCloud:
     # -- serving -------------------------------------------------------------------------------------------
     def start(self, listen='127.0.0.1:0', admin_listen='127.0.0.1:0'):
         key, cert = tls.ensure(self.state_dir)
+        servicers = registry.servicers()  # first: loads the message types stored operations pack in Any
         self.auth.purge_expired()
         self.operations.fail_interrupted()
-        servicers = registry.servicers()
         # so_reuseport off: a second server on a fixed port must fail, not share it.
         self._server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix='rpc'),
                                    interceptors=[rpc.Interceptor(self, registry.public_methods())],

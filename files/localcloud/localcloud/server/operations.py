@@ -115,7 +115,9 @@ class Operations:
         error = response = None
         try:
             delay = fault.get('operation_delay', 0)
-            if delay and (cancel.wait(delay) or self._stopping.is_set()):
+            if delay and cancel.wait(delay):
+                if self._stopping.is_set():
+                    raise ApiError(grpc.StatusCode.ABORTED, 'operation interrupted: localcloud stopped')
                 raise ApiError(grpc.StatusCode.CANCELLED, 'operation cancelled')
             if 'operation_error' in fault:
                 error = fault['operation_error']
