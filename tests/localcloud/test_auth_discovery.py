@@ -187,3 +187,26 @@ def test_minted_service_account_key_authenticates(localcloud):
     assert folder.id == localcloud.folder_id
     created_at = datetime.datetime.fromtimestamp(created.key.created_at.seconds)
     assert abs((datetime.datetime.now() - created_at).total_seconds()) < 60
+
+
+def test_token_for_a_service_account_and_revoke(localcloud):
+    from yandex.cloud.iam.v1.iam_token_service_pb2 import (CreateIamTokenForServiceAccountRequest,
+                                                           RevokeIamTokenRequest)
+    stub = IamTokenServiceStub(channel(localcloud))
+    sa_id = localcloud.sa_key['service_account_id']
+    # The SDK's auth plugin adds no token to IamTokenService calls: the caller passes one (as against YC).
+    unauthenticated(lambda: stub.CreateForServiceAccount(
+        CreateIamTokenForServiceAccountRequest(service_account_id=sa_id)))
+    caller = iam_token(localcloud, yandex_passport_oauth_token=localcloud.token).iam_token
+    auth = [('authorization', 'Bearer ' + caller)]
+    token = stub.CreateForServiceAccount(CreateIamTokenForServiceAccountRequest(service_account_id=sa_id),
+                                         metadata=auth).iam_token
+    sdk = localcloud.sdk(iam_token=token)
+    assert sdk.client(FolderServiceStub).Get(GetFolderRequest(folder_id=localcloud.folder_id)).id
+    assert stub.Revoke(RevokeIamTokenRequest(iam_token=token)).subject_id == sa_id
+    unauthenticated(lambda: sdk.client(FolderServiceStub).Get(GetFolderRequest(folder_id=localcloud.folder_id)))
+    unauthenticated(lambda: stub.Revoke(RevokeIamTokenRequest(iam_token=token)))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.CreateForServiceAccount(CreateIamTokenForServiceAccountRequest(service_account_id='ajenosuchaccount0000'),
+                                     metadata=auth)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -2,13 +2,15 @@
 
 from yandex.cloud.iam.v1 import iam_token_service_pb2, iam_token_service_pb2_grpc, service_account_pb2
 
-from localcloud.server import registry, rpc
-from localcloud.server.errors import invalid
+from localcloud.server import registry
+from localcloud.server.errors import invalid, unauthenticated
 
 
 @registry.register
 class IamTokenService(iam_token_service_pb2_grpc.IamTokenServiceServicer):
-    public_methods = ('Create',)
+    # Revoke: the token in the request is the credential. CreateForServiceAccount needs the caller's IAM
+    # token like everywhere else (note: the SDK's auth plugin sends none to IamTokenService: pass metadata).
+    public_methods = ('Create', 'Revoke')
 
     def __init__(self, cloud):
         self.cloud = cloud
@@ -32,5 +34,6 @@ class IamTokenService(iam_token_service_pb2_grpc.IamTokenServiceServicer):
 
     def Revoke(self, request, context):
         subject = self.auth.revoke(request.iam_token)
-        caller = rpc.current().subject
-        return iam_token_service_pb2.RevokeIamTokenResponse(subject_id=(subject or caller)['id'])
+        if subject is None:
+            raise unauthenticated('The token is invalid')
+        return iam_token_service_pb2.RevokeIamTokenResponse(subject_id=subject['id'])
