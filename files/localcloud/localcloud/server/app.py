@@ -38,8 +38,11 @@ def write_json_private(path, value):
 
 
 class LocalCloud:
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, options=None):
         self.state_dir = os.path.abspath(state_dir)
+        # Server flags services read (publish: ["127.0.0.1:8443=shs-lb:443", ...]).
+        self.options = dict(options or {})
+        self._on_stop = []
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         self.store = Store(os.path.join(self.state_dir, DB_FILE))
@@ -104,6 +107,10 @@ class LocalCloud:
             raise not_found(kind, resource_id)
         return resource
 
+    def on_stop(self, fn):
+        """fn() runs when the server stops, before the operations end (background work a service started)."""
+        self._on_stop.append(fn)
+
     # -- serving -------------------------------------------------------------------------------------------
     def start(self, listen='127.0.0.1:0', admin_listen='127.0.0.1:0'):
         key, cert = tls.ensure(self.state_dir)
@@ -139,6 +146,11 @@ class LocalCloud:
                 'sa_key_file': os.path.join(self.state_dir, SA_KEY_FILE), 'pid': os.getpid()}
 
     def stop(self, grace=1.0):
+        for fn in reversed(self._on_stop):
+            try:
+                fn()
+            except Exception:
+                log.exception('stopping %s', fn)
         self.operations.stop(grace)
         if self._admin:
             self._admin.stop()

@@ -34,6 +34,9 @@ def add_parsers(subparsers):
     serve.add_argument('--admin-listen', default='127.0.0.1:0', help='admin HTTP address (port 0: any)')
     serve.add_argument('--daemon', action='store_true', help='detach; log to STATE_DIR/server.log')
     serve.add_argument('--log-level', default='INFO')
+    serve.add_argument('--publish', action='append', default=[], metavar='[HOST:]PORT=GROUP:PORT',
+                       help='forward a loopback TCP port to the RUNNING instances of an instance group (what a '
+                            'network load balancer listener gives), e.g. 127.0.0.1:8443=shs-lb:443; repeatable')
     serve.set_defaults(run=cmd_serve)
     stop = subparsers.add_parser('stop', help='stop the API server of a state dir')
     stop.add_argument('--state-dir', required=True)
@@ -78,6 +81,12 @@ def _read_endpoint(state_dir):
 
 def cmd_serve(args):
     state_dir = os.path.abspath(args.state_dir)
+    from localcloud.publish import parse_spec
+    for spec in args.publish:
+        try:
+            parse_spec(spec)
+        except ValueError as exc:
+            raise SystemExit('localcloud: %s' % exc)
     if args.daemon:
         return _daemonize(args, state_dir)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -96,7 +105,7 @@ def cmd_serve(args):
     pid_path = os.path.join(state_dir, PID_FILE)
     with open(pid_path, 'w') as pid_file:
         pid_file.write('%d\n' % os.getpid())
-    cloud = LocalCloud(state_dir)
+    cloud = LocalCloud(state_dir, options={'publish': args.publish})
     try:
         info = cloud.start(args.listen, args.admin_listen)
         print(json.dumps(info, sort_keys=True), flush=True)
@@ -121,6 +130,7 @@ def _daemonize(args, state_dir):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get('PYTHONPATH')])))
     argv = [sys.executable, '-m', 'localcloud', 'serve', '--state-dir', state_dir, '--listen', args.listen,
             '--admin-listen', args.admin_listen, '--log-level', args.log_level]
+    argv += ['--publish=' + spec for spec in args.publish]
     with open(os.path.join(state_dir, LOG_FILE), 'ab') as log:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd='/',
                                  start_new_session=True)

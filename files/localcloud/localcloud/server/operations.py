@@ -10,6 +10,9 @@
 The metadata and response are packed as the method's `yandex.cloud.api.operation` option says (the
 metadata type is checked). An ApiError raised by `work` becomes the operation's error. Faults injected
 for the calling method delay the work or replace it with an error.
+
+Long work (booting instances, health waits) passes transaction=False: it then runs without holding the store
+lock (the rest of the API keeps answering) and opens its own store.transaction() for each change.
 """
 
 import logging
@@ -29,8 +32,8 @@ Operation = operation_pb2.Operation
 
 # Operation id prefix per API package (YC's operation ids look like the service's resource ids).
 OP_PREFIX = {'vpc': 'enp', 'iam': 'aje', 'resourcemanager': 'b1g', 'compute': 'fhm', 'containerregistry': 'crp'}
-# How long OperationService.Get waits for a running operation without an injected delay: the work takes
-# milliseconds, so the SDK's first poll already sees done=True (and does not sleep its 1 s).
+# How long OperationService.Get waits for a running quick operation (transactional work, no injected delay):
+# the work takes milliseconds, so the SDK's first poll already sees done=True (and does not sleep its 1 s).
 GET_SETTLE_SECONDS = 0.5
 
 
@@ -70,8 +73,13 @@ class Operations:
         self.cloud = cloud
         self.store = cloud.store
         self._lock = threading.Lock()
-        self._running = {}  # id -> (threading.Event done, threading.Event cancel, has_delay)
+        self._running = {}  # id -> (threading.Event done, threading.Event cancel, quick)
         self._stopping = threading.Event()
+
+    @property
+    def stopping(self):
+        """threading.Event set when the server stops: long (transaction=False) work should give up then."""
+        return self._stopping
 
     def fail_interrupted(self):
         """Operations a previous process left running cannot finish: mark them failed."""
@@ -91,7 +99,7 @@ class Operations:
             cancel.set()
             done.wait(timeout)
 
-    def start(self, metadata, work, description=''):
+    def start(self, metadata, work, description='', transaction=True):
         call = rpc.current()
         meta_cls, response_cls = operation_types(call.method)
         if not isinstance(metadata, meta_cls):
@@ -105,13 +113,14 @@ class Operations:
         self.store.put(op)
         fault = self.cloud.faults.take_operation(call.method) or {}
         done, cancel = threading.Event(), threading.Event()
+        quick = transaction and 'operation_delay' not in fault
         with self._lock:
-            self._running[op.id] = (done, cancel, 'operation_delay' in fault)
-        threading.Thread(target=self._run, args=(op.id, work, response_cls, fault, done, cancel),
+            self._running[op.id] = (done, cancel, quick)
+        threading.Thread(target=self._run, args=(op.id, work, response_cls, fault, done, cancel, transaction),
                          name='op-' + op.id, daemon=True).start()
         return op
 
-    def _run(self, op_id, work, response_cls, fault, done, cancel):
+    def _run(self, op_id, work, response_cls, fault, done, cancel, transaction):
         error = response = None
         try:
             delay = fault.get('operation_delay', 0)
@@ -121,9 +130,11 @@ class Operations:
                 raise ApiError(grpc.StatusCode.CANCELLED, 'operation cancelled')
             if 'operation_error' in fault:
                 error = fault['operation_error']
-            else:
+            elif transaction:
                 with self.store.transaction():
                     response = work()
+            else:
+                response = work()
         except ApiError as exc:
             error = {'code': exc.rpc_code, 'message': exc.message}
         except Exception as exc:
@@ -152,7 +163,7 @@ class Operations:
     def get(self, op_id):
         with self._lock:
             running = self._running.get(op_id)
-        if running and not running[2]:
+        if running and running[2]:
             running[0].wait(GET_SETTLE_SECONDS)
         op = self.store.get(Operation, op_id)
         if op is None:

@@ -101,3 +101,4 @@ class Interceptor(grpc.ServerInterceptor):
             if token is not None:
                 _current.reset(token)
             self.cloud.calls.append(entry)
+            log.debug('%s %s', method, entry['code'])
