@@ -97,6 +97,18 @@ def _docker(*args, check=True, timeout=120, input=None):
     return result
 
 
+def _makedirs(path):
+    """os.makedirs with mode 0755 whatever the umask (a server may run with 077): the node's services run
+    as other users and must traverse the per-node directories bind-mounted into the node."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        os.makedirs(directory, exist_ok=True)
+        os.chmod(directory, 0o755)
+
+
 def _labels_dict(labels):
     if labels is None:
         return {}
@@ -328,14 +340,19 @@ class Node:
     ``network``: a docker network (created if missing, labelled as ours); ``image``: the coi-node image;
     ``fqdn``: an extra network alias; ``labels``: added to the node and to every compose service;
     ``state_dir``: host root of the per-node directories; ``shared_paths``: node paths always backed by
-    the per-node directory.
+    the per-node directory. What a cloud's instance needs on top (localcloud's instance groups):
+    ``hostname`` (the VM's host name and network alias when it differs from the container ``name``),
+    ``ip_address`` (a fixed address on ``network``, which then must have a subnet), ``publish``
+    (``[(host_ip, host_port, node_port)]`` TCP ports published on the host, e.g. a NAT address).
     """
 
     def __init__(self, name, metadata, network, image=DEFAULT_IMAGE, fqdn=None, labels=None,
                  state_dir=DEFAULT_STATE_DIR, shared_paths=DEFAULT_SHARED_PATHS, instance_id=None,
-                 internal_network=False):
+                 internal_network=False, hostname=None, ip_address=None, publish=()):
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise NodeError('node name %r: use 1-63 lowercase letters, digits and -' % (name,))
+        if hostname is not None and not NAME_RE.match(hostname):
+            raise NodeError('node hostname %r: use 1-63 lowercase letters, digits and -' % (hostname,))
         if not isinstance(metadata, dict):
             raise NodeError('metadata must be a mapping with docker-compose and user-data')
         unknown = set(metadata) - {'docker-compose', 'user-data'}
@@ -354,6 +371,9 @@ class Node:
         self.shared_paths = tuple(shared_paths)
         self.instance_id = instance_id or 'i-%s-%s' % (name, uuid.uuid4().hex[:8])
         self.internal_network = internal_network
+        self.hostname = hostname or name
+        self.ip_address = ip_address
+        self.publish = [(str(ip), int(host_port), int(node_port)) for ip, host_port, node_port in publish]
         self.project = 'coi-' + name
         self.id = None
         self.plan = None
@@ -379,7 +399,7 @@ class Node:
 
     def _seed_tar(self, plan):
         """A tar (bytes) to `docker cp - node:/`: the NoCloud seed, the compose unit and the ports script."""
-        meta = yaml.safe_dump({'instance-id': self.instance_id, 'local-hostname': self.name},
+        meta = yaml.safe_dump({'instance-id': self.instance_id, 'local-hostname': self.hostname},
                               default_flow_style=False)
         user_data = self.metadata.get('user-data') or '#cloud-config\n{}\n'
         files = [('var/lib/cloud/seed/nocloud/meta-data', meta, 0o644),
@@ -425,10 +445,14 @@ class Node:
                 _docker('start', self.name)
             return self.id
         self.network_created = self._ensure_network()
-        args = ['create', '--name', self.name, '--hostname', self.name, *NODE_FLAGS,
-                '--network', self.network, '--network-alias', self.name]
-        if self.fqdn and self.fqdn != self.name:
+        args = ['create', '--name', self.name, '--hostname', self.hostname, *NODE_FLAGS,
+                '--network', self.network, '--network-alias', self.hostname]
+        if self.fqdn and self.fqdn != self.hostname:
             args += ['--network-alias', self.fqdn]
+        if self.ip_address:
+            args += ['--ip', self.ip_address]
+        for host_ip, host_port, node_port in self.publish:
+            args += ['-p', '%s:%d:%d/tcp' % (host_ip, host_port, node_port)]
         for key, value in sorted(self._node_labels().items()):
             args += ['--label', '%s=%s' % (key, value)]
         # The plan's mounts depend only on the spec, not on the id: plan with a placeholder first.
@@ -436,11 +460,11 @@ class Node:
                              self.labels, self.shared_paths)
         for path in probe.shared_paths:
             host = os.path.join(self.node_dir, 'fs') + path
-            os.makedirs(host, exist_ok=True)
+            _makedirs(host)
             args += ['-v', '%s:%s' % (host, path)]
         for device, path in sorted(probe.disks.items(), key=lambda kv: len(kv[1])):
             host = os.path.join(self.node_dir, 'disks', device)
-            os.makedirs(host, exist_ok=True)
+            _makedirs(host)
             args += ['-v', '%s:%s' % (host, path)]
         args.append(self.image)
         self.id = _docker(*args).stdout.strip()
@@ -449,7 +473,7 @@ class Node:
                                      self.labels, self.shared_paths)
             if self.plan.spec is not None:
                 compose_host_dir = os.path.join(self.node_dir, 'fs') + COMPOSE_DIR
-                os.makedirs(compose_host_dir, exist_ok=True)
+                _makedirs(compose_host_dir)
                 with open(os.path.join(compose_host_dir, 'docker-compose.original.yaml'), 'w') as f:
                     f.write(self.metadata['docker-compose'])
                 with open(os.path.join(compose_host_dir, 'docker-compose.yaml'), 'w') as f:
@@ -463,11 +487,14 @@ class Node:
             raise
         return self.id
 
-    def wait_ready(self, timeout=60):
+    def wait_ready(self, timeout=60, strict=True):
         """Wait until systemd is up, cloud-init is done and the compose unit is active; return seconds.
 
         Raises :class:`NodeError` with diagnostics on timeout, a `degraded` boot or a cloud-init error.
+        ``strict=False`` (a cloud VM: a failed unit does not stop it, health checks judge it): only a node
+        that does not boot in time raises; a degraded boot or a cloud-init error is left in ``boot_problem``.
         """
+        self.boot_problem = None
         started = getattr(self, '_started_at', None) or time.monotonic()
         deadline = time.monotonic() + timeout
         state = None
@@ -482,9 +509,11 @@ class Node:
         ci = self.exec(['cloud-init', 'status', '--wait'], check=False,
                        timeout=max(1, deadline - time.monotonic()))
         if 'status: done' not in ci.stdout:
-            raise NodeError('node %s: cloud-init %s\n%s' % (self.name, ci.stdout.strip(), self.diagnostics()))
-        if state != 'running':
-            raise NodeError('node %s booted %s\n%s' % (self.name, state, self.diagnostics()))
+            self.boot_problem = 'cloud-init %s' % ci.stdout.strip()
+        elif state != 'running':
+            self.boot_problem = 'booted %s' % state
+        if strict and self.boot_problem:
+            raise NodeError('node %s: %s\n%s' % (self.name, self.boot_problem, self.diagnostics()))
         self.boot_seconds = time.monotonic() - started
         return self.boot_seconds
 
