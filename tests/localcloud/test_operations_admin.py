@@ -207,3 +207,17 @@ def test_daemon_serve_and_stop(tmp_path):
     assert rc == 0 and again['endpoint'] == info['endpoint']
     assert (again['token'], again['folder_id'], again['cloud_id']) == (info['token'], info['folder_id'],
                                                                       info['cloud_id'])
+
+
+def test_a_busy_port_is_an_error(tmp_path):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(('127.0.0.1', 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, '-m', 'localcloud', 'serve', '--state-dir', str(tmp_path),
+                               '--listen', '127.0.0.1:%d' % port], capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=PACKAGE_ROOT))
+    assert done.returncode == 1 and done.stdout == ''
+    assert 'cannot listen on 127.0.0.1:%d' % port in done.stderr
+    assert not os.path.exists(tmp_path / 'server.pid') and not os.path.exists(tmp_path / 'endpoint.json')

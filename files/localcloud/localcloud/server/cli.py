@@ -105,15 +105,17 @@ def cmd_serve(args):
     pid_path = os.path.join(state_dir, PID_FILE)
     with open(pid_path, 'w') as pid_file:
         pid_file.write('%d\n' % os.getpid())
-    cloud = LocalCloud(state_dir, options={'publish': args.publish})
+    cloud = None
     try:
+        cloud = LocalCloud(state_dir, options={'publish': args.publish})
         info = cloud.start(args.listen, args.admin_listen)
         print(json.dumps(info, sort_keys=True), flush=True)
         while not stopping.wait(3600):
             pass
         logging.getLogger('localcloud').info('stopping')
     finally:
-        cloud.stop()
+        if cloud is not None:
+            cloud.stop()
         os.unlink(pid_path)
         lock.close()
     return 0

@@ -99,19 +99,21 @@ class Operations:
             cancel.set()
             done.wait(timeout)
 
-    def start(self, metadata, work, description='', transaction=True):
-        call = rpc.current()
-        meta_cls, response_cls = operation_types(call.method)
+    def start(self, metadata, work, description='', transaction=True, method=None):
+        """Start an operation of the calling RPC's method (`method`: for one started outside an RPC)."""
+        call = rpc.current() or rpc.Call(method)
+        method = method or call.method
+        meta_cls, response_cls = operation_types(method)
         if not isinstance(metadata, meta_cls):
-            raise TypeError('%s: metadata must be %s' % (call.method, meta_cls.DESCRIPTOR.full_name))
-        package = call.method.strip('/').split('.')[2]
+            raise TypeError('%s: metadata must be %s' % (method, meta_cls.DESCRIPTOR.full_name))
+        package = method.strip('/').split('.')[2]
         subject = call.subject or {}
         op = Operation(id=ids.new(OP_PREFIX.get(package, 'lco')), description=description,
                        created_at=_now(), created_by=subject.get('id', ''), done=False)
         op.modified_at.CopyFrom(op.created_at)
         op.metadata.Pack(metadata)
         self.store.put(op)
-        fault = self.cloud.faults.take_operation(call.method) or {}
+        fault = self.cloud.faults.take_operation(method) or {}
         done, cancel = threading.Event(), threading.Event()
         quick = transaction and 'operation_delay' not in fault
         with self._lock:
@@ -135,6 +137,11 @@ class Operations:
                     response = work()
             else:
                 response = work()
+            if response is None:
+                response = empty_pb2.Empty()
+            if error is None and not isinstance(response, response_cls):
+                raise TypeError('operation response must be %s, got %s'
+                                % (response_cls.DESCRIPTOR.full_name, response.DESCRIPTOR.full_name))
         except ApiError as exc:
             error = {'code': exc.rpc_code, 'message': exc.message}
         except Exception as exc:
@@ -147,11 +154,7 @@ class Operations:
             if error:
                 op.error.code, op.error.message = error['code'], error['message']
             else:
-                packed = response if response is not None else empty_pb2.Empty()
-                if not isinstance(packed, response_cls):
-                    raise TypeError('operation response must be %s, got %s'
-                                    % (response_cls.DESCRIPTOR.full_name, packed.DESCRIPTOR.full_name))
-                op.response.Pack(packed)
+                op.response.Pack(response)
             self.store.put(op)
         except Exception:
             log.exception('operation %s: cannot record the result', op_id)
