@@ -160,3 +160,27 @@ def test_a_used_service_account_cannot_be_deleted(in_process_cloud):
     users.clear()
     run(sdk, stub.Delete(sas.DeleteServiceAccountRequest(service_account_id=sa.id)))
     assert os.path.exists(info['sa_key_file'])
+
+
+def test_keys_update_and_delete(localcloud):
+    from yandex.cloud.iam.v1.key_pb2 import Key
+    sdk = localcloud.sdk()
+    keys = sdk.client(KeyServiceStub)
+    sa = make_sa(localcloud, sdk)
+    created = keys.Create(ks.CreateKeyRequest(service_account_id=sa.id, key_algorithm=Key.RSA_4096))
+    assert created.key.key_algorithm == Key.RSA_4096 and created.key.service_account_id == sa.id
+    minted = {'id': created.key.id, 'service_account_id': sa.id, 'private_key': created.private_key}
+    as_sa = localcloud.sdk(service_account_key=minted)
+    assert as_sa.client(FolderServiceStub).Get(fs.GetFolderRequest(folder_id=localcloud.folder_id)).id
+    updated = run(sdk, keys.Update(ks.UpdateKeyRequest(key_id=created.key.id, description='rotated',
+                                                       update_mask=FieldMask(paths=['description']))), Key).response
+    assert updated.description == 'rotated' and updated.public_key == created.key.public_key
+    run(sdk, keys.Delete(ks.DeleteKeyRequest(key_id=created.key.id)))
+    assert not keys.List(ks.ListKeysRequest(service_account_id=sa.id)).keys
+    # A JWT signed with a deleted key is refused (the SDK reports the failed exchange as UNAVAILABLE).
+    with pytest.raises(grpc.RpcError) as err:
+        localcloud.sdk(service_account_key=minted).client(FolderServiceStub).Get(
+            fs.GetFolderRequest(folder_id=localcloud.folder_id))
+    assert 'UNAUTHENTICATED' in err.value.details() and 'is not an authorized key' in err.value.details()
+    rpc_error(lambda: keys.Create(ks.CreateKeyRequest(service_account_id='ajenosuchaccount0000')), CODE.NOT_FOUND)
+    rpc_error(lambda: keys.Create(ks.CreateKeyRequest()), CODE.INVALID_ARGUMENT)
