@@ -125,7 +125,9 @@ class YCClient(object):
                 code = exc.code() if hasattr(exc, 'code') else None
                 if not_found_ok and code == grpc.StatusCode.NOT_FOUND:
                     return None
-                if code not in _retriable_codes() or time.monotonic() >= deadline:
+                # A refused OAuth token or key comes back from the SDK's auth plugin as UNAVAILABLE: not retried.
+                auth_failed = 'Getting metadata from plugin failed' in (exc.details() or '')
+                if code not in _retriable_codes() or auth_failed or time.monotonic() >= deadline:
                     raise grpc_error(exc, '%s %s' % (method, resource), attempts=attempt)
                 if not idempotent and recheck is not None:
                     created = recheck()

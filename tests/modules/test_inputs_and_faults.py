@@ -56,7 +56,7 @@ def test_missing_folder_is_named(localcloud):
 
 
 def test_two_credentials_are_refused(localcloud):
-    result = run_module('yc_network', localcloud, name='n', iam_token='t')
+    result = run_module('yc_network', localcloud, name='n', iam_token='a-second-credential')
     assert result['failed'] and 'mutually exclusive' in result['msg']
 
 
