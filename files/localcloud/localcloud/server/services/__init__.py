@@ -19,4 +19,5 @@ from localcloud.server.services import (
 )
 
 __all__ = ['operations', 'compute_image', 'compute_instance_group', 'endpoint', 'iam_key', 'iam_service_account',
-           'iam_token', 'resourcemanager_cloud', 'resourcemanager_folder', 'vpc_network', 'vpc_security_group', 'vpc_subnet']
+           'iam_token', 'resourcemanager_cloud', 'resourcemanager_folder', 'vpc_network', 'vpc_security_group',
+           'vpc_subnet']

@@ -24,6 +24,7 @@ DEFAULT_COI_IMAGE = 'filmopoisk/coi-node:latest'
 NS_DOCKER = 'compute.image.docker'  # kv: image id -> docker reference
 GB = 1 << 30
 MIN_DISK_SIZE = 8 * GB
+INSPECT_FORMAT = '{{.Id}}|{{range .RepoTags}}{{.}},{{end}}|{{.Size}}'
 
 
 def _image_id(docker_id):
@@ -39,8 +40,8 @@ def _image_id(docker_id):
 def _inspect(ref):
     """(docker image id, repo tags, size) of a local docker image, or None."""
     try:
-        result = subprocess.run(['docker', 'image', 'inspect', '-f', '{{.Id}}|{{range .RepoTags}}{{.}},{{end}}|{{.Size}}', ref],
-                                capture_output=True, text=True, timeout=30)
+        result = subprocess.run(['docker', 'image', 'inspect', '-f', INSPECT_FORMAT, ref], capture_output=True,
+                                text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if result.returncode != 0:
