@@ -1,0 +1,129 @@
+"""yc_instance_group against localcloud, whose instances really run: create (waits for RUNNING_ACTUAL) -> same
+call changed=false -> a new size: the diff and the Update's field mask hold only scale_policy, and the instance
+that was there is not recreated -> check mode writes nothing -> delete -> delete again changed=false. Metadata
+(secrets) never appears in any output. Also yc_image_info and yc_instance_group_info."""
+
+import json
+import uuid
+
+import pytest
+
+from instance_group_support import leftovers, ping_metadata, random_cidr
+from test_resource_lifecycle import changed_keys, mask_paths, writes
+from yc_modules_support import ok, run_module
+
+SECRET = 'pong-secret-%s' % uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope='module')
+def base(localcloud):
+    suffix = uuid.uuid4().hex[:6]
+    network = ok(run_module('yc_network', localcloud, name='igm-net-' + suffix))['network']
+    subnet = ok(run_module('yc_subnet', localcloud, name='igm-sub-' + suffix, network_id=network['id'],
+                           zone_id='ru-central1-a', v4_cidr_blocks=[random_cidr()]))['subnet']
+    account = ok(run_module('yc_service_account', localcloud, name='igm-sa-' + suffix))['service_account']
+    image = ok(run_module('yc_image_info', localcloud, family='container-optimized-image',
+                          folder_id='standard-images'))['image']
+    yield dict(network=network, subnet=subnet, account=account, image=image, suffix=suffix)
+    run_module('yc_service_account', localcloud, name='igm-sa-' + suffix, state='absent')
+    run_module('yc_subnet', localcloud, name='igm-sub-' + suffix, state='absent')
+    run_module('yc_network', localcloud, name='igm-net-' + suffix, state='absent')
+
+
+def group_args(base, size=1):
+    name = 'igm-' + base['suffix']
+    return dict(
+        name=name, service_account_id=base['account']['id'],
+        instance_template=dict(
+            resources=dict(cores=2, memory=1), boot_disk=dict(image_id=base['image']['id']),
+            network_interfaces=[dict(network_id=base['network']['id'], subnet_ids=[base['subnet']['id']])],
+            metadata=ping_metadata(SECRET), name=name + '-{instance.index}', hostname=name + '-{instance.index}'),
+        scale_policy=dict(fixed_scale=dict(size=size)), allocation_policy=dict(zones=['ru-central1-a']),
+        deploy_policy=dict(max_unavailable=1, startup_duration=0),
+        health_checks=[dict(interval=1, timeout=1, healthy_threshold=2, unhealthy_threshold=2,
+                            http_options=dict(port=80, path='/ping'))],
+        wait_timeout=120)
+
+
+def test_image_info(localcloud):
+    latest = ok(run_module('yc_image_info', localcloud, family='container-optimized-image',
+                           folder_id='standard-images'))
+    assert latest['changed'] is False
+    image = latest['image']
+    assert image['family'] == 'container-optimized-image' and image['status'] == 'READY'
+    assert image['id'].startswith('fd8') and image['folder_id'] == 'standard-images'
+    assert ok(run_module('yc_image_info', localcloud, image_id=image['id']))['image'] == image
+    missing = run_module('yc_image_info', localcloud, family='no-such-family')
+    assert missing['failed'] and 'NOT_FOUND' in missing['msg'] and 'no-such-family' in missing['msg']
+    both = run_module('yc_image_info', localcloud, family='x', image_id='y')
+    assert both['failed'] and 'mutually exclusive' in both['msg']
+
+
+def test_instance_group_lifecycle(localcloud, base):
+    args = group_args(base)
+    outputs = []
+
+    created = ok(run_module('yc_instance_group', localcloud, **args))
+    outputs.append(created)
+    assert created['changed'] is True
+    group = created['instance_group']
+    name = args['name']
+    (first,) = created['instances']
+    assert first['status'] == 'RUNNING_ACTUAL' and first['name'] == name + '-1'
+    assert first['fqdn'] == name + '-1.ru-central1.internal'
+    assert first['address'].startswith(base['subnet']['v4_cidr_blocks'][0].rsplit('.', 1)[0] + '.')
+    assert group['status'] in ('STARTING', 'ACTIVE') and group['scale_policy'] == {'fixed_scale': {'size': 1}}
+
+    localcloud.reset_calls()
+    again = ok(run_module('yc_instance_group', localcloud, **args))
+    outputs.append(again)
+    assert again['changed'] is False and again['instance_group']['id'] == group['id']
+    assert writes(localcloud) == [], 'a no-op run wrote to the API'
+
+    bigger = dict(args, scale_policy=dict(fixed_scale=dict(size=2)))
+    localcloud.reset_calls()
+    preview = ok(run_module('yc_instance_group', localcloud, check=True, **bigger))
+    outputs.append(preview)
+    assert preview['changed'] is True and changed_keys(preview['diff']) == ['scale_policy']
+    assert writes(localcloud) == [], 'check mode wrote to the API'
+
+    localcloud.reset_calls()
+    scaled = ok(run_module('yc_instance_group', localcloud, **bigger))
+    outputs.append(scaled)
+    assert scaled['changed'] is True and scaled['update_mask'] == ['scale_policy']
+    assert changed_keys(scaled['diff']) == ['scale_policy']
+    (update,) = [c for c in writes(localcloud) if c['method'].endswith('.InstanceGroupService/Update')]
+    assert mask_paths(update['request']) == ['scale_policy']
+    assert [i['name'] for i in scaled['instances']] == [name + '-1', name + '-2']
+    assert all(i['status'] == 'RUNNING_ACTUAL' for i in scaled['instances'])
+    # A size change adds an instance; the one that was there is not recreated.
+    assert scaled['instances'][0]['instance_id'] == first['instance_id']
+
+    info = ok(run_module('yc_instance_group_info', localcloud, name=name))
+    outputs.append(info)
+    (listed,) = info['instance_groups']
+    assert listed['id'] == group['id'] and listed['status'] == 'ACTIVE'
+    assert listed['target_size'] == 2 and listed['running_actual_count'] == 2
+    assert listed['instances'] == scaled['instances']
+    assert ok(run_module('yc_instance_group_info', localcloud, name='no-such-group'))['instance_groups'] == []
+
+    localcloud.reset_calls()
+    assert ok(run_module('yc_instance_group', localcloud, check=True, name=name, state='absent'))['changed'] is True
+    assert writes(localcloud) == []
+    removed = ok(run_module('yc_instance_group', localcloud, name=name, state='absent'))
+    assert removed['changed'] is True and removed['instance_group'] == {}
+    assert leftovers(group['id']) == [], 'the deleted group left containers'
+    assert ok(run_module('yc_instance_group', localcloud, name=name, state='absent'))['changed'] is False
+
+    # The payload carries secrets: no output shows a metadata value (sha256 and size only).
+    text = json.dumps(outputs)
+    assert SECRET not in text and 'http.server' not in text
+    assert 'sha256:' in json.dumps(created['diff']['after']['instance_template']['metadata'])
+
+
+def test_bad_template_is_refused_naming_the_field(localcloud, base):
+    args = group_args(base)
+    args['instance_template'] = dict(args['instance_template'], name='igm-{instance.nope}')
+    result = run_module('yc_instance_group', localcloud, **args)
+    assert result['failed'] and 'INVALID_ARGUMENT' in result['msg'] and 'instance_template.name' in result['msg']
+    assert ok(run_module('yc_instance_group_info', localcloud, name=args['name']))['instance_groups'] == []
