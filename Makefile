@@ -5,7 +5,7 @@ VENV ?= $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
-MOLECULE_SCENARIOS ?= shs
+MOLECULE_SCENARIOS ?= shs postgres watchdog openresty
 # Extra ansible-playbook arguments for up/down, e.g. make up ANSIBLE_ARGS='-e local_stack_db_scale=full'
 ANSIBLE_ARGS ?=
 
