@@ -8,6 +8,7 @@ The payload is python's http.server from the shs image answering /ping (tests/in
 """
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -17,7 +18,8 @@ import grpc
 import pytest
 from google.protobuf import json_format
 from google.protobuf.field_mask_pb2 import FieldMask
-from yandex.cloud.compute.v1 import image_service_pb2 as image_svc
+from yandex.cloud.compute.v1 import image_service_pb2 as image_svc, instance_service_pb2 as instance_svc
+from yandex.cloud.compute.v1.instance_service_pb2_grpc import InstanceServiceStub
 from yandex.cloud.compute.v1.image_service_pb2_grpc import ImageServiceStub
 from yandex.cloud.compute.v1.instancegroup import instance_group_pb2 as ig
 from yandex.cloud.compute.v1.instancegroup import instance_group_service_pb2 as svc
@@ -33,8 +35,8 @@ from instance_group_support import leftovers, ping_metadata, random_cidr, subnet
 from support import docker, free_port, wait_for
 from test_vpc import make_network, make_subnet
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                'files', 'localcloud'))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'files', 'localcloud'))
 from localcloud import instancegroups  # noqa: E402
 from localcloud.publish import Forwarder  # noqa: E402
 
@@ -184,6 +186,15 @@ def test_engine_nat_disk_publish_restart_and_healing(tmp_path):
         engine.stop()
 
 
+def test_publish_flag_is_checked_before_anything_starts(tmp_path):
+    package = os.path.join(ROOT, 'files', 'localcloud')
+    done = subprocess.run([sys.executable, '-m', 'localcloud', 'serve', '--state-dir', str(tmp_path / 'state'),
+                           '--publish', '127.0.0.1:8443=Bad_Group:443'], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=package), timeout=60)
+    assert done.returncode != 0 and '--publish' in done.stderr and 'GROUP_NAME' in done.stderr
+    assert not (tmp_path / 'state').exists()
+
+
 # ---------------------------------------------------------------------------------------------- API
 
 @pytest.fixture(scope='module')
@@ -330,6 +341,19 @@ def test_group_lifecycle(localcloud, cloud):
             # NAT: a loopback "public" address with the port the security group lets in
             assert http_get('http://%s:80/ping' % address.one_to_one_nat.address) == 'pong'
             assert instance.instance_id.startswith('fhm') and instance.zone_id == 'ru-central1-a'
+        # The VMs, as compute.v1.InstanceService shows them (what the yc_compute inventory reads)
+        vms = dict((vm.id, vm) for vm in sdk.client(InstanceServiceStub).List(
+            instance_svc.ListInstancesRequest(folder_id=localcloud.folder_id)).instances)
+        for instance in first:
+            vm = vms[instance.instance_id]
+            assert (vm.name, vm.fqdn, vm.status) == (instance.name, instance.fqdn, vm.RUNNING)
+            vm_address, address = vm.network_interfaces[0].primary_v4_address, \
+                instance.network_interfaces[0].primary_v4_address
+            assert (vm_address.address, vm_address.one_to_one_nat.address) == \
+                (address.address, address.one_to_one_nat.address)
+            assert not vm.metadata and vm.service_account_id == ''
+        assert sdk.client(InstanceServiceStub).Get(instance_svc.GetInstanceRequest(instance_id=one.instance_id)) == \
+            vms[one.instance_id]
         # YC's internal DNS: one node resolves and reaches the other by FQDN
         resolved = docker('exec', one.instance_id, 'getent', 'hosts', two.fqdn).stdout.split()[0]
         assert resolved == two.network_interfaces[0].primary_v4_address.address

@@ -6,6 +6,7 @@ To add a service: write services/<api>_<resource>.py with a registered Servicer 
 from localcloud.server import operations
 from localcloud.server.services import (
     compute_image,
+    compute_instance,
     compute_instance_group,
     endpoint,
     iam_key,
@@ -18,6 +19,6 @@ from localcloud.server.services import (
     vpc_subnet,
 )
 
-__all__ = ['operations', 'compute_image', 'compute_instance_group', 'endpoint', 'iam_key', 'iam_service_account',
-           'iam_token', 'resourcemanager_cloud', 'resourcemanager_folder', 'vpc_network', 'vpc_security_group',
-           'vpc_subnet']
+__all__ = ['operations', 'compute_image', 'compute_instance', 'compute_instance_group', 'endpoint', 'iam_key',
+           'iam_service_account', 'iam_token', 'resourcemanager_cloud', 'resourcemanager_folder', 'vpc_network',
+           'vpc_security_group', 'vpc_subnet']
