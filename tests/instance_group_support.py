@@ -1,9 +1,12 @@
 """Helpers for instance group tests: a small COI payload that answers /ping, and what a group leaves behind.
 
     metadata = ping_metadata('pong')   # {"docker-compose", "user-data"}: python's http.server from the shs image
-    leftovers(group_id)                # containers and networks the group still has on the docker engine
+    leftovers(group_id)                # containers the group still has on the docker engine
+    remove_nodes(state_dir)            # safety net: nodes outlive their localcloud, a failed test must not leak them
 """
 
+import hashlib
+import os
 import random
 
 from support import docker
@@ -23,7 +26,8 @@ write_files:
   - path: /opt/www/whoami
     content: "{instance.index} {instance.short_id} {instance_group.id}"
 '''
-GROUP_LABEL = 'org.filmopoisk.localcloud.instance-group'
+OWNER_LABEL = 'org.filmopoisk.localcloud'
+GROUP_LABEL = OWNER_LABEL + '.instance-group'
 
 
 def ping_metadata(text='pong', image='filmopoisk/shs:latest'):
@@ -42,3 +46,16 @@ def leftovers(group_id):
 
 def subnet_networks(subnet_id):
     return docker('network', 'ls', '-q', '--filter', 'name=lc-' + subnet_id).stdout.split()
+
+
+def remove_nodes(state_dir):
+    """Remove every container and network the localcloud of state_dir made (its engine labels them)."""
+    owner = hashlib.sha256(os.path.abspath(str(state_dir)).encode()).hexdigest()[:12]
+    selector = 'label=%s=%s' % (OWNER_LABEL, owner)
+    containers = docker('ps', '-aq', '--filter', selector).stdout.split()
+    if containers:
+        docker('rm', '-f', '-v', *containers, check=False)
+    networks = docker('network', 'ls', '-q', '--filter', selector).stdout.split()
+    if networks:
+        docker('network', 'rm', *networks, check=False)
+    return containers

@@ -31,7 +31,7 @@ from yandex.cloud.vpc.v1.security_group_service_pb2_grpc import SecurityGroupSer
 from yandex.cloud.vpc.v1.subnet_service_pb2_grpc import SubnetServiceStub
 
 from helpers import rpc_error, run, unique
-from instance_group_support import leftovers, ping_metadata, random_cidr, subnet_networks
+from instance_group_support import leftovers, ping_metadata, random_cidr, remove_nodes, subnet_networks
 from support import docker, free_port, wait_for
 from test_vpc import make_network, make_subnet
 
@@ -184,6 +184,7 @@ def test_engine_nat_disk_publish_restart_and_healing(tmp_path):
         engine.delete(group.id)
         engine.wait_deleted(group.id, 60)
         engine.stop()
+        remove_nodes(tmp_path / 'state')
 
 
 def test_publish_flag_is_checked_before_anything_starts(tmp_path):
@@ -213,8 +214,9 @@ def cloud(localcloud):
         folder_id=localcloud.folder_id, name=unique('ig-sa'))), service_account_pb2.ServiceAccount).response
     image = sdk.client(ImageServiceStub).GetLatestByFamily(image_svc.GetImageLatestByFamilyRequest(
         folder_id='standard-images', family='container-optimized-image'))
-    return dict(sdk=sdk, network=network, subnet=subnet, other_zone=other_zone, sg=sg, account=account, image=image,
-                stub=sdk.client(InstanceGroupServiceStub))
+    yield dict(sdk=sdk, network=network, subnet=subnet, other_zone=other_zone, sg=sg, account=account, image=image,
+               stub=sdk.client(InstanceGroupServiceStub))
+    remove_nodes(localcloud.state_dir)  # nodes outlive the server: a failed test must not leave any
 
 
 def create_request(localcloud, cloud, **overrides):

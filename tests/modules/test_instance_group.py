@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from instance_group_support import leftovers, ping_metadata, random_cidr
+from instance_group_support import leftovers, ping_metadata, random_cidr, remove_nodes
 from test_resource_lifecycle import changed_keys, mask_paths, writes
 from yc_modules_support import ok, run_module
 
@@ -25,9 +25,11 @@ def base(localcloud):
     image = ok(run_module('yc_image_info', localcloud, family='container-optimized-image',
                           folder_id='standard-images'))['image']
     yield dict(network=network, subnet=subnet, account=account, image=image, suffix=suffix)
+    run_module('yc_instance_group', localcloud, name='igm-' + suffix, state='absent')  # after a failed test
     run_module('yc_service_account', localcloud, name='igm-sa-' + suffix, state='absent')
     run_module('yc_subnet', localcloud, name='igm-sub-' + suffix, state='absent')
     run_module('yc_network', localcloud, name='igm-net-' + suffix, state='absent')
+    remove_nodes(localcloud.state_dir)
 
 
 def group_args(base, size=1):
