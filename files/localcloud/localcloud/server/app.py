@@ -53,6 +53,8 @@ class LocalCloud:
         self.operations = Operations(self)
         self.endpoint = ''
         self.admin_url = ''
+        # More keys for endpoint.json, set by services when they start (e.g. "registry": the registry host).
+        self.info_extra = {}
         self._server = self._admin = None
         self.config = self.store.kv_get(NS_CONFIG, 'bootstrap') or self._bootstrap()
         self.cloud_id = self.config['cloud_id']
@@ -143,7 +145,7 @@ class LocalCloud:
     def info(self):
         return {'endpoint': self.endpoint, 'admin': self.admin_url, 'ca': os.path.join(self.state_dir, tls.CA_CERT),
                 'token': self.config['oauth_token'], 'cloud_id': self.cloud_id, 'folder_id': self.folder_id,
-                'sa_key_file': os.path.join(self.state_dir, SA_KEY_FILE), 'pid': os.getpid()}
+                'sa_key_file': os.path.join(self.state_dir, SA_KEY_FILE), 'pid': os.getpid(), **self.info_extra}
 
     def stop(self, grace=1.0):
         for fn in reversed(self._on_stop):

@@ -8,6 +8,7 @@ from localcloud.server.services import (
     compute_image,
     compute_instance,
     compute_instance_group,
+    containerregistry,
     endpoint,
     iam_key,
     iam_service_account,
@@ -19,6 +20,6 @@ from localcloud.server.services import (
     vpc_subnet,
 )
 
-__all__ = ['operations', 'compute_image', 'compute_instance', 'compute_instance_group', 'endpoint', 'iam_key',
-           'iam_service_account', 'iam_token', 'resourcemanager_cloud', 'resourcemanager_folder', 'vpc_network',
-           'vpc_security_group', 'vpc_subnet']
+__all__ = ['operations', 'compute_image', 'compute_instance', 'compute_instance_group', 'containerregistry',
+           'endpoint', 'iam_key', 'iam_service_account', 'iam_token', 'resourcemanager_cloud',
+           'resourcemanager_folder', 'vpc_network', 'vpc_security_group', 'vpc_subnet']
