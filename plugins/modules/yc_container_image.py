@@ -1,0 +1,297 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: filmopoisk.shs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: yc_container_image
+short_description: Build a Docker image and push it to Yandex Container Registry, tagged by its content
+version_added: 0.2.0
+description:
+  - Builds the image of a context directory with the local Docker engine and pushes it to
+    C(<registry_host>/<registry_id>/<name>:<tag>), where the tag is a hash of the context's files
+    (plugins/module_utils/content_hash.py) and the build options.
+  - Before anything is built the registry is asked (C(ImageService.List)) whether that tag is already there;
+    if it is, nothing is built or pushed and the result is C(changed=false). So an unchanged context costs one
+    API call, and every change gets a new, unique tag (COI does not restart containers for a reused tag).
+  - The push logs in like C(docker login cr.yandex -u iam -p <IAM token>), with an IAM token obtained for the
+    module's credentials (an O(iam_token) as it is; O(token) and O(service_account_key) exchanged through
+    C(IamTokenService.Create), as the SDK does).
+  - Check mode builds and pushes nothing; it reports whether the tag would be pushed.
+options:
+  registry_id:
+    description: ID of the registry (RV(filmopoisk.shs.yc_container_registry#module:registry.id)).
+    type: str
+    required: true
+  name:
+    description:
+      - Repository name inside the registry, e.g. V(shs) (lower-case letters, digits and C(._-) separated path
+        components). The repository is created by the push if it does not exist.
+    type: str
+    required: true
+  path:
+    description: The build context directory.
+    type: path
+    required: true
+  dockerfile:
+    description: The Dockerfile, relative to O(path).
+    type: str
+    default: Dockerfile
+  build_args:
+    description: Build arguments (C(ARG) values). They are part of the tag's hash.
+    type: dict
+    default: {}
+  tag:
+    description:
+      - A tag to use instead of the content hash (the image is still pushed only when this tag is missing).
+    type: str
+  pull:
+    description: Pull newer versions of the base images while building (needs access to their registry).
+    type: bool
+    default: false
+  registry_host:
+    description:
+      - Host of the registry in image names. Falls back to E(YC_REGISTRY_HOST), then to C(cr.yandex).
+      - For localcloud it is the C(registry) value of its C(endpoint.json) (C(127.0.0.1:PORT)).
+    type: str
+  docker_host:
+    description:
+      - The Docker engine that builds and pushes (C(unix:///var/run/docker.sock), C(tcp://...)).
+        Falls back to E(DOCKER_HOST), then to the local socket.
+    type: str
+extends_documentation_fragment:
+  - filmopoisk.shs.yc
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+requirements:
+  - docker (Python SDK) >= 7.0
+  - a Docker engine
+author:
+  - filmopoisk.shs contributors
+'''
+
+EXAMPLES = r'''
+- name: Build and push the app image (skipped when this content was pushed before)
+  filmopoisk.shs.yc_container_image:
+    registry_id: "{{ registry.registry.id }}"
+    name: shs
+    path: "{{ playbook_dir }}/files/images/shs"
+  register: shs_image
+
+- name: Use it in a COI compose spec
+  ansible.builtin.set_fact:
+    shs_app_image: "{{ shs_image.image.reference }}"
+
+- name: Against localcloud, the registry host comes from its endpoint.json
+  filmopoisk.shs.yc_container_image:
+    registry_id: "{{ registry.registry.id }}"
+    registry_host: "{{ (lookup('ansible.builtin.file', '.run/localcloud/endpoint.json') | from_json).registry }}"
+    name: shs
+    path: files/images/shs
+'''
+
+RETURN = r'''
+image:
+  description:
+    - The image in the registry. In check mode, when the tag is not there yet, RV(image.digest) and RV(image.id)
+      are empty.
+  returned: always
+  type: dict
+  contains:
+    reference:
+      description: The full image reference for compose specs and C(docker pull).
+      type: str
+      sample: cr.yandex/crp1abcdefghijklmnop/shs:1a2b3c4d5e6f
+    registry_host:
+      description: Host part of the reference.
+      type: str
+    registry_id:
+      description: The registry.
+      type: str
+    repository:
+      description: The repository's full name, C(<registry_id>/<name>).
+      type: str
+    tag:
+      description: The tag (the content hash unless O(tag) was given).
+      type: str
+    digest:
+      description: The manifest digest the registry reports.
+      type: str
+      sample: sha256:0123...
+    id:
+      description: The image's ID in the Container Registry API.
+      type: str
+pushed:
+  description: Whether this run built and pushed the image (false in check mode, where RV(changed) says it would).
+  returned: always
+  type: bool
+'''
+
+import json
+import os
+import re
+import traceback
+
+from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible_collections.filmopoisk.shs.plugins.module_utils.content_hash import context_hash
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
+
+DOCKER_IMPORT_ERROR = None
+try:
+    import docker
+    from docker.errors import BuildError, DockerException
+except ImportError:
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+try:
+    from yandex.cloud.containerregistry.v1 import image_service_pb2
+    from yandex.cloud.containerregistry.v1.image_service_pb2_grpc import ImageServiceStub
+    from yandex.cloud.iam.v1.iam_token_service_pb2_grpc import IamTokenServiceStub
+    from yandexcloud._auth_fabric import get_auth_token_requester
+except ImportError:
+    pass  # YCModule reports the missing SDK
+
+DEFAULT_REGISTRY_HOST = 'cr.yandex'
+REPOSITORY_NAME = r'^[a-z0-9]+(?:[._-][a-z0-9]+)*(/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$'
+TAG = r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
+REGISTRY_HOST = r'^[A-Za-z0-9.-]+(:[0-9]+)?$'
+
+
+def check_options(module):
+    """Every option checked before the API or the engine is touched."""
+    params = module.params
+    if not re.match(r'^[a-z0-9]+$', params['registry_id']):
+        module.fail_json(msg='registry_id: invalid registry ID %r' % params['registry_id'])
+    if not re.match(REPOSITORY_NAME, params['name']):
+        module.fail_json(msg='name: invalid repository name %r (lower-case letters, digits and ._- in path '
+                             'components separated by /)' % params['name'])
+    if params['tag'] is not None and not re.match(TAG, params['tag']):
+        module.fail_json(msg='tag: invalid tag %r (letters, digits, _.-; at most 128)' % params['tag'])
+    if not re.match(REGISTRY_HOST, params['registry_host']):
+        module.fail_json(msg='registry_host: %r is not a host[:port]' % params['registry_host'])
+    if not os.path.isdir(params['path']):
+        module.fail_json(msg='path: %s is not a directory' % params['path'])
+    dockerfile = os.path.normpath(os.path.join(params['path'], params['dockerfile']))
+    if not dockerfile.startswith(os.path.normpath(params['path']) + os.sep) or not os.path.isfile(dockerfile):
+        module.fail_json(msg='dockerfile: %s is not a file inside path %s' % (params['dockerfile'], params['path']))
+    for key, value in params['build_args'].items():
+        if not isinstance(value, (str, int, float, bool)):
+            module.fail_json(msg='build_args: %s must be a string, got %s' % (key, type(value).__name__))
+
+
+def content_tag(params):
+    build_args = dict((k, str(v)) for k, v in params['build_args'].items())
+    return context_hash(params['path'], extra={'dockerfile': params['dockerfile'],
+                                               'build_args': json.dumps(build_args, sort_keys=True)})
+
+
+def find_image(module, repository, tag):
+    """The registry's image with that tag (ImageService.List of the repository), or None."""
+    request = image_service_pb2.ListImagesRequest(repository_name=repository)
+    images = module.list_all(ImageServiceStub, 'List', request, 'images', "images of repository '%s'" % repository)
+    for image in images:
+        if tag in image.tags:
+            return image
+    return None
+
+
+def iam_token(module):
+    """An IAM token for the module's credentials, the way the SDK gets one (an IAM token is used as it is)."""
+    name, value = module.yc.credentials
+    if name == 'iam_token':
+        return value
+    requester = get_auth_token_requester(**{name: value, 'endpoint': module.yc.endpoint})
+    response = module.call(IamTokenServiceStub, 'Create', requester.get_token_request(),
+                           'IAM token for the registry login')
+    return response.iam_token
+
+
+def build(module, client, reference):
+    params = module.params
+    try:
+        client.images.build(path=params['path'], dockerfile=params['dockerfile'], tag=reference, rm=True,
+                             forcerm=True, pull=params['pull'],
+                             buildargs=dict((k, str(v)) for k, v in params['build_args'].items()))
+    except BuildError as exc:
+        lines = [entry.get('stream', entry.get('error', '')).rstrip() for entry in exc.build_log]
+        module.fail_json(msg='Building %s from %s failed: %s' % (reference, params['path'], exc.msg),
+                         build_log=[line for line in lines if line][-30:])
+    except DockerException as exc:
+        module.fail_json(msg='Building %s from %s failed: %s' % (reference, params['path'], exc))
+
+
+def push(module, client, repository, tag, token):
+    """Push with an IAM-token login; the registry's own error when it refuses."""
+    try:
+        for event in client.api.push(repository, tag=tag, auth_config=dict(username='iam', password=token),
+                                     stream=True, decode=True):
+            if event.get('error'):
+                module.fail_json(msg='Pushing %s:%s failed: %s' % (repository, tag, event['error']))
+    except DockerException as exc:
+        module.fail_json(msg='Pushing %s:%s failed: %s' % (repository, tag, exc))
+
+
+def result_image(params, reference, tag, image):
+    return dict(reference=reference, registry_host=params['registry_host'], registry_id=params['registry_id'],
+                repository='%s/%s' % (params['registry_id'], params['name']), tag=tag,
+                digest=image.digest if image is not None else '', id=image.id if image is not None else '')
+
+
+def main():
+    module = YCModule(
+        argument_spec=dict(
+            registry_id=dict(type='str', required=True),
+            name=dict(type='str', required=True),
+            path=dict(type='path', required=True),
+            dockerfile=dict(type='str', default='Dockerfile'),
+            build_args=dict(type='dict', default={}),
+            tag=dict(type='str'),
+            pull=dict(type='bool', default=False),
+            registry_host=dict(type='str', fallback=(env_fallback, ['YC_REGISTRY_HOST'])),
+            docker_host=dict(type='str', fallback=(env_fallback, ['DOCKER_HOST'])),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    params['registry_host'] = params['registry_host'] or DEFAULT_REGISTRY_HOST
+    check_options(module)
+    if DOCKER_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR)
+
+    tag = params['tag'] or content_tag(params)
+    repository = '%s/%s' % (params['registry_id'], params['name'])
+    remote = '%s/%s' % (params['registry_host'], repository)
+    reference = '%s:%s' % (remote, tag)
+
+    found = find_image(module, repository, tag)
+    if found is not None:
+        module.exit_json(changed=False, pushed=False, image=result_image(params, reference, tag, found))
+    diff = dict(before={}, after=dict(reference=reference))
+    if module.check_mode:
+        module.exit_json(changed=True, pushed=False, diff=diff, image=result_image(params, reference, tag, None))
+
+    token = iam_token(module)
+    try:
+        client = docker.DockerClient(base_url=params['docker_host']) if params['docker_host'] else \
+            docker.from_env()
+        client.ping()
+    except DockerException as exc:
+        module.fail_json(msg='docker_host: cannot reach the Docker engine %s: %s'
+                             % (params['docker_host'] or '(DOCKER_HOST or the local socket)', exc))
+    build(module, client, reference)
+    push(module, client, remote, tag, token)
+    pushed = find_image(module, repository, tag)
+    if pushed is None:
+        module.fail_json(msg='Pushed %s, but the registry does not list tag %s in %s' % (reference, tag, repository))
+    module.exit_json(changed=True, pushed=True, diff=diff, image=result_image(params, reference, tag, pushed))
+
+
+if __name__ == '__main__':
+    main()

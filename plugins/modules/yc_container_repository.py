@@ -1,0 +1,130 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: filmopoisk.shs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: yc_container_repository
+short_description: Manage a repository of a Yandex Container Registry registry
+version_added: 0.2.0
+description:
+  - Make sure a repository exists in a registry (the API's C(Upsert)), or delete it with every image in it.
+  - A push creates its repository by itself; this module is for repositories made ahead of the images
+    (e.g. to give them access bindings) and for removing one.
+  - The same resource as Terraform's C(yandex_container_repository).
+options:
+  registry_id:
+    description: ID of the registry (RV(filmopoisk.shs.yc_container_registry#module:registry.id)).
+    type: str
+    required: true
+  name:
+    description:
+      - Repository name inside the registry, e.g. V(shs) or V(team/shs) (lower-case letters, digits and
+        C(._-) separated path components). The full name the API uses is C(<registry_id>/<name>).
+    type: str
+    required: true
+  state:
+    description: V(absent) deletes the repository and its images.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - filmopoisk.shs.yc
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+author:
+  - filmopoisk.shs contributors
+'''
+
+EXAMPLES = r'''
+- name: The app's repository
+  filmopoisk.shs.yc_container_repository:
+    registry_id: "{{ registry.registry.id }}"
+    name: shs
+
+- name: Remove it and its images
+  filmopoisk.shs.yc_container_repository:
+    registry_id: "{{ registry.registry.id }}"
+    name: shs
+    state: absent
+'''
+
+RETURN = r'''
+repository:
+  description: The repository (empty when absent; the requested one in check mode, without id).
+  returned: always
+  type: dict
+  sample: {id: crp5abcdefghijklmnop, name: crp1abcdefghijklmnop/shs}
+operation_id:
+  description: The API operation of the write.
+  returned: when something was written
+  type: str
+'''
+
+import re
+
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
+
+try:
+    from yandex.cloud.containerregistry.v1 import repository_pb2, repository_service_pb2 as svc
+    from yandex.cloud.containerregistry.v1.repository_service_pb2_grpc import RepositoryServiceStub
+except ImportError:
+    pass  # YCModule reports the missing SDK
+
+# UpsertRepositoryRequest.name's pattern, without the registry id in front.
+REPOSITORY_NAME = r'^[a-z0-9]+(?:[._-][a-z0-9]+)*(/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$'
+
+
+def main():
+    module = YCModule(
+        argument_spec=dict(
+            registry_id=dict(type='str', required=True),
+            name=dict(type='str', required=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not re.match(r'^[a-z0-9]+$', params['registry_id']):
+        module.fail_json(msg='registry_id: invalid registry ID %r' % params['registry_id'])
+    if not re.match(REPOSITORY_NAME, params['name']):
+        module.fail_json(msg='name: invalid repository name %r (lower-case letters, digits and ._- in path '
+                             'components separated by /)' % params['name'])
+    full_name = '%s/%s' % (params['registry_id'], params['name'])
+    label = "repository '%s'" % full_name
+
+    current = module.call(RepositoryServiceStub, 'GetByName', svc.GetRepositoryByNameRequest(repository_name=full_name),
+                          label, not_found_ok=True)
+    before = dict(id=current.id, name=current.name) if current is not None else {}
+    if params['state'] == 'absent':
+        if current is None:
+            module.exit_json(changed=False, repository={})
+        result = dict(changed=True, diff=dict(before=before, after={}), repository={})
+        if not module.check_mode:
+            operation = module.call(RepositoryServiceStub, 'Delete',
+                                    svc.DeleteRepositoryRequest(repository_id=current.id), label)
+            module.wait(operation, label)
+            result['operation_id'] = operation.id
+        module.exit_json(**result)
+
+    if current is not None:
+        module.exit_json(changed=False, repository=before)
+    if module.check_mode:
+        module.exit_json(changed=True, diff=dict(before={}, after=dict(name=full_name)),
+                         repository=dict(name=full_name))
+    # Upsert is idempotent: a retried call cannot make a second repository.
+    operation = module.call(RepositoryServiceStub, 'Upsert', svc.UpsertRepositoryRequest(name=full_name), label)
+    done = module.wait(operation, label, response_type=repository_pb2.Repository)
+    after = dict(id=done.id, name=done.name) if done is not None else {}
+    module.exit_json(changed=True, diff=dict(before={}, after=after), repository=after, operation_id=operation.id)
+
+
+if __name__ == '__main__':
+    main()
