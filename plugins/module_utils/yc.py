@@ -380,6 +380,23 @@ def field_mask(paths):
     return FieldMask(paths=sorted(paths))
 
 
+def named_resource_spec(**options):
+    """Options of a module for one named resource of a folder: name, description, labels, purge_labels, state,
+    plus its own (`option=None` leaves a common one out)."""
+    spec = dict(name=dict(type='str', required=True), description=dict(type='str'), labels=dict(type='dict'),
+                purge_labels=dict(type='bool', default=True),
+                state=dict(type='str', default='present', choices=['present', 'absent']))
+    spec.update(options)
+    return dict((key, value) for key, value in spec.items() if value is not None)
+
+
+def check_named_resource(module):
+    """The checks of named_resource_spec's options, before any API call."""
+    name_ok(module, module.params['name'])
+    labels_ok(module, module.params['labels'])
+    module.require_folder_id()
+
+
 def labels_ok(module, labels, option='labels'):
     """YC label rules (keys [a-z][-_./\\@0-9a-z]{0,62}, values [-_./\\@0-9a-z]{0,63}, at most 64)."""
     if labels is None:

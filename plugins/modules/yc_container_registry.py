@@ -86,7 +86,8 @@ operation_id:
 
 import re
 
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule, Resource, field_mask, labels_ok
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
+    YCModule, Resource, field_mask, labels_ok, named_resource_spec)
 
 try:
     from yandex.cloud.containerregistry.v1 import registry_pb2, registry_service_pb2 as svc
@@ -152,12 +153,9 @@ class ContainerRegistry(Resource):
 
 def main():
     module = YCModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            labels=dict(type='dict'),
-            purge_labels=dict(type='bool', default=True),
+        argument_spec=named_resource_spec(
+            description=None,
             force_absent=dict(type='bool', default=False),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
         ),
         supports_check_mode=True,
     )

@@ -134,7 +134,7 @@ operation_id:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
-    YCModule, Resource, cidrs_ok, field_mask, labels_ok, name_ok)
+    YCModule, Resource, check_named_resource, cidrs_ok, field_mask, named_resource_spec)
 
 try:
     from yandex.cloud.vpc.v1 import security_group_pb2 as sg_pb2, security_group_service_pb2 as svc
@@ -298,21 +298,14 @@ def main():
         description=dict(type='str', default=''),
     )
     module = YCModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
+        argument_spec=named_resource_spec(
             network_id=dict(type='str'),
-            description=dict(type='str'),
-            labels=dict(type='dict'),
-            purge_labels=dict(type='bool', default=True),
             rules=dict(type='list', elements='dict', options=rule_options),
             purge_rules=dict(type='bool', default=True),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
         ),
         supports_check_mode=True,
     )
-    name_ok(module, module.params['name'])
-    labels_ok(module, module.params['labels'])
-    module.require_folder_id()
+    check_named_resource(module)
     rules = None
     if module.params['rules'] is not None:
         rules = [rule_from_option(module, index, option) for index, option in enumerate(module.params['rules'])]

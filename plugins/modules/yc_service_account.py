@@ -74,7 +74,7 @@ operation_id:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
-    YCModule, Resource, field_mask, labels_ok, name_ok)
+    YCModule, Resource, check_named_resource, field_mask, named_resource_spec)
 
 try:
     from yandex.cloud.iam.v1 import service_account_pb2, service_account_service_pb2 as svc
@@ -125,18 +125,10 @@ class ServiceAccount(Resource):
 
 def main():
     module = YCModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            description=dict(type='str'),
-            labels=dict(type='dict'),
-            purge_labels=dict(type='bool', default=True),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
-        ),
+        argument_spec=named_resource_spec(),
         supports_check_mode=True,
     )
-    name_ok(module, module.params['name'])
-    labels_ok(module, module.params['labels'])
-    module.require_folder_id()
+    check_named_resource(module)
     ServiceAccount(module).ensure()
 
 

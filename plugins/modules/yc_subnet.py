@@ -85,7 +85,7 @@ operation_id:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
-    YCModule, Resource, cidrs_ok, field_mask, labels_ok, name_ok, zone_ok)
+    YCModule, Resource, check_named_resource, cidrs_ok, field_mask, named_resource_spec, zone_ok)
 
 try:
     from yandex.cloud.vpc.v1 import subnet_pb2, subnet_service_pb2 as svc
@@ -140,23 +140,16 @@ class Subnet(Resource):
 
 def main():
     module = YCModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
+        argument_spec=named_resource_spec(
             network_id=dict(type='str'),
             zone_id=dict(type='str'),
             v4_cidr_blocks=dict(type='list', elements='str'),
-            description=dict(type='str'),
-            labels=dict(type='dict'),
-            purge_labels=dict(type='bool', default=True),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
         ),
         supports_check_mode=True,
     )
-    name_ok(module, module.params['name'])
-    labels_ok(module, module.params['labels'])
+    check_named_resource(module)
     zone_ok(module, module.params['zone_id'])
     cidrs_ok(module, module.params['v4_cidr_blocks'], 'v4_cidr_blocks')
-    module.require_folder_id()
     Subnet(module).ensure()
 
 
