@@ -443,3 +443,39 @@ def test_group_lifecycle(localcloud, cloud):
     # The delete operation ends when the instances and the subnet's network are gone
     assert leftovers(group.id) == [] and subnet_networks(cloud['subnet'].id) == []
     rpc_error(lambda: cloud['stub'].Get(svc.GetInstanceGroupRequest(instance_group_id=group.id)), CODE.NOT_FOUND)
+
+
+def test_instances_pull_from_the_registry_as_their_service_account(localcloud, cloud, tmp_path):
+    """The template's service account is the VM's identity: its nodes log in to the registry with it (what a COI
+    VM gets from the metadata service), so a payload image that is only in the private registry runs."""
+    from yandex.cloud.containerregistry.v1 import registry_service_pb2 as rs
+    from yandex.cloud.containerregistry.v1.registry_pb2 import Registry
+    from yandex.cloud.containerregistry.v1.registry_service_pb2_grpc import RegistryServiceStub
+    from registry_support import DockerCLI, iam_token, registry_host
+
+    sdk, stub = cloud['sdk'], cloud['stub']
+    registry = run(sdk, sdk.client(RegistryServiceStub).Create(rs.CreateRegistryRequest(
+        folder_id=localcloud.folder_id, name=unique('igreg'))), Registry).response
+    ref = '%s/%s/shs:ig' % (registry_host(localcloud), registry.id)
+    cli = DockerCLI(tmp_path / 'docker')
+    cli('tag', 'filmopoisk/shs:latest', ref)
+    cli.login(registry_host(localcloud), 'iam', iam_token(localcloud))
+    cli('push', ref)
+    cli('rmi', ref)  # the engine must pull it, not find it
+    request = create_request(localcloud, cloud, **{'scale_policy.fixed_scale.size': 1,
+                                                   'instance_template.metadata': ping_metadata('pulled', ref)})
+    request.instance_template.service_account_id = cloud['account'].id
+    group = run(sdk, stub.Create(request), ig.InstanceGroup).response
+    try:
+        (instance,) = wait_running(cloud, group.id, 1, what='the instance running the pulled image')
+        address = instance.network_interfaces[0].primary_v4_address.address
+        assert http_get('http://%s:80/ping' % address) == 'pulled'
+        assert docker('inspect', '-f', '{{.Config.Image}}', service_container(instance.instance_id)).stdout.strip() \
+            == ref
+        mode = docker('exec', instance.instance_id, 'stat', '-c', '%a %U', '/root/.docker/config.json').stdout
+        assert mode.split() == ['600', 'root']
+        assert docker('exec', instance.instance_id, 'stat', '-c', '%a', '/root').stdout.strip() == '700'
+    finally:
+        run(sdk, stub.Delete(svc.DeleteInstanceGroupRequest(instance_group_id=group.id)))
+        run(sdk, sdk.client(RegistryServiceStub).ForceDelete(rs.DeleteRegistryRequest(registry_id=registry.id)))
+        docker('rmi', ref, check=False)

@@ -343,12 +343,14 @@ class Node:
     the per-node directory. What a cloud's instance needs on top (localcloud's instance groups):
     ``hostname`` (the VM's host name and network alias when it differs from the container ``name``),
     ``ip_address`` (a fixed address on ``network``, which then must have a subnet), ``publish``
-    (``[(host_ip, host_port, node_port)]`` TCP ports published on the host, e.g. a NAT address).
+    (``[(host_ip, host_port, node_port)]`` TCP ports published on the host, e.g. a NAT address), ``files``
+    (``[(absolute path, text, mode)]`` written into the node before it boots, e.g. the registry login a COI VM
+    gets from its service account).
     """
 
     def __init__(self, name, metadata, network, image=DEFAULT_IMAGE, fqdn=None, labels=None,
                  state_dir=DEFAULT_STATE_DIR, shared_paths=DEFAULT_SHARED_PATHS, instance_id=None,
-                 internal_network=False, hostname=None, ip_address=None, publish=()):
+                 internal_network=False, hostname=None, ip_address=None, publish=(), files=()):
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise NodeError('node name %r: use 1-63 lowercase letters, digits and -' % (name,))
         if hostname is not None and not NAME_RE.match(hostname):
@@ -374,6 +376,10 @@ class Node:
         self.hostname = hostname or name
         self.ip_address = ip_address
         self.publish = [(str(ip), int(host_port), int(node_port)) for ip, host_port, node_port in publish]
+        for path, _, _ in files:
+            if not path.startswith('/') or '..' in path.split('/'):
+                raise NodeError('node file %r: use an absolute path without ..' % (path,))
+        self.files = [(path.lstrip('/'), text, int(mode)) for path, text, mode in files]
         self.project = 'coi-' + name
         self.id = None
         self.plan = None
@@ -404,6 +410,7 @@ class Node:
         user_data = self.metadata.get('user-data') or '#cloud-config\n{}\n'
         files = [('var/lib/cloud/seed/nocloud/meta-data', meta, 0o644),
                  ('var/lib/cloud/seed/nocloud/user-data', user_data, 0o600)]
+        files.extend(self.files)
         links = []
         if plan.spec is not None:
             files.append(('etc/systemd/system/' + UNIT_NAME, compose_unit(self.project), 0o644))
@@ -419,7 +426,9 @@ class Node:
                     add_dirs(parent)
                     dirs.add(parent)
                     info = tarfile.TarInfo(parent)
-                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, time.time()
+                    # root's home stays private (docker cp sets the mode of directories it extracts).
+                    mode = 0o700 if _under(parent, 'root') else 0o755
+                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, time.time()
                     tar.addfile(info)
             for path, content, mode in files:
                 add_dirs(path)

@@ -269,8 +269,10 @@ class _Group:
 class Engine:
     """The instance groups of one localcloud: desired specs in, COI nodes out. Thread-safe."""
 
-    def __init__(self, state_dir, labels=None, workers=8):
+    def __init__(self, state_dir, labels=None, workers=8, node_files=None):
         self.state_dir = os.path.abspath(state_dir)
+        # node_files(group spec) -> [(path, text, mode)] written into each new node (e.g. a registry login).
+        self.node_files = node_files
         self.nodes_dir = os.path.join(self.state_dir, NODES_DIR)
         self.state_path = os.path.join(self.state_dir, STATE_FILE)
         self.labels = dict(labels or {})
@@ -696,14 +698,15 @@ class Engine:
         return ''
 
     # -- actions (worker threads, no lock held while docker runs) ---------------------------------------
-    def _node(self, record, metadata=None, image=coinode.DEFAULT_IMAGE):
+    def _node(self, record, metadata=None, image=coinode.DEFAULT_IMAGE, files=()):
         labels = dict(self.labels)
         labels.update({GROUP_LABEL: record['group_id'], INSTANCE_LABEL: record['id']})
         publish = [(record['nat_address'], port, port) for port in record.get('nat_ports') or []
                    if record.get('nat_address')]
         return Node(record['container'], metadata or {}, record['network'], image=image, fqdn=record['fqdn'],
                     labels=labels, state_dir=self.nodes_dir, instance_id=record['instance_id'],
-                    hostname=record['hostname'], ip_address=record['address'] or None, publish=publish)
+                    hostname=record['hostname'], ip_address=record['address'] or None, publish=publish,
+                    files=files)
 
     def _ensure_network(self, record, group):
         subnet = group.env['subnets'].get(record['subnet_id'])
@@ -738,7 +741,8 @@ class Engine:
                 raise NodeError('docker-compose x-yc-disks device %s: the template has no secondary disk with '
                                 'that device_name' % missing[0])
             self._ensure_network(record, group)
-            node = self._node(record, metadata, group.env['image'])
+            files = self.node_files(group.spec) if self.node_files else ()
+            node = self._node(record, metadata, group.env['image'], files=files)
             node.start()
             with self._lock:
                 self._set(record, S.STARTING_INSTANCE, 'booting')

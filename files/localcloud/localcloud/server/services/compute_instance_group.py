@@ -10,6 +10,7 @@ show); Delete's operation ends when the instances and their networks are gone.
 """
 
 import ipaddress
+import json
 import logging
 import re
 
@@ -22,7 +23,7 @@ from localcloud import instancegroups
 from localcloud.publish import Forwarder, parse_spec
 from localcloud.server import ids, masks, registry, resources, validate
 from localcloud.server.errors import failed_precondition, invalid
-from localcloud.server.services import compute_image
+from localcloud.server.services import compute_image, containerregistry
 
 log = logging.getLogger('localcloud.instancegroups')
 
@@ -273,12 +274,20 @@ def environment(cloud, group):
             'nat_ports': nat_ports(cloud, list(nic.security_group_ids)) if nic else []}
 
 
+def node_files(cloud, spec):
+    """What a new instance finds on its disk besides its metadata: the registry login of the template's service
+    account (a COI VM gets that token from the metadata service)."""
+    config = containerregistry.node_docker_config(cloud, spec.instance_template.service_account_id)
+    return [('/root/.docker/config.json', json.dumps(config, indent=2) + '\n', 0o600)] if config else []
+
+
 def engine(cloud):
     """The server's instance group engine: started once, synced with the stored groups, stopped with the server."""
     found = getattr(cloud, 'instance_groups', None)
     if found is not None:
         return found
-    found = cloud.instance_groups = instancegroups.Engine(cloud.state_dir)
+    found = cloud.instance_groups = instancegroups.Engine(cloud.state_dir,
+                                                          node_files=lambda spec: node_files(cloud, spec))
     found.load()
     stored = dict((g.id, g) for g in cloud.store.list(InstanceGroup))
     for group_id in found.group_ids():
