@@ -9,11 +9,12 @@ MOLECULE_SCENARIOS ?= shs postgres watchdog openresty
 # Extra ansible-playbook arguments for up/down, e.g. make up ANSIBLE_ARGS='-e local_stack_db_scale=full'
 ANSIBLE_ARGS ?=
 
-.PHONY: help setup images up down test molecule test-images test-shs lint build bench clean
+.PHONY: help setup images up down stack-up stack-down test molecule test-images test-shs lint build bench clean
 
 help:
-	@echo "make up       bring the stack up locally (PostgreSQL + two SHS instances on loopback)"
-	@echo "make down     remove the local stack (data volume included)"
+	@echo "make up       deploy SHS with site.yml through localcloud (the local Yandex Cloud API): https://127.0.0.1:8443"
+	@echo "make down     remove the deployment (playbooks/destroy.yml) and stop localcloud"
+	@echo "make stack-up / stack-down   the light stack without a cloud: PostgreSQL + two SHS on loopback (compose)"
 	@echo "make test     lint + every test (what CI runs)"
 	@echo "make lint     ansible-lint (production profile) + collection build"
 	@echo "make bench    SHS reference service throughput (figures, not a test)"
@@ -25,9 +26,16 @@ images: setup
 	@$(VENV)/bin/python tools/images.py build
 
 up: images
-	ansible-playbook playbooks/local_stack.yml $(ANSIBLE_ARGS)
+	ansible-playbook site.yml $(ANSIBLE_ARGS)
 
 down: setup
+	ansible-playbook playbooks/destroy.yml $(ANSIBLE_ARGS)
+	ansible-playbook playbooks/localcloud.yml -e localcloud_state=absent $(ANSIBLE_ARGS)
+
+stack-up: images
+	ansible-playbook playbooks/local_stack.yml $(ANSIBLE_ARGS)
+
+stack-down: setup
 	ansible-playbook playbooks/local_stack.yml -e local_stack_state=absent $(ANSIBLE_ARGS)
 
 lint: setup
@@ -48,5 +56,5 @@ molecule: images
 bench: images
 	tests/bench/shs_reference_rps.sh
 
-clean: down
+clean: down stack-down
 	rm -rf .run/dist .pytest_cache

@@ -48,10 +48,21 @@ def subnet_networks(subnet_id):
     return docker('network', 'ls', '-q', '--filter', 'name=lc-' + subnet_id).stdout.split()
 
 
+def owner_selector(state_dir):
+    """The docker filter matching what the localcloud of state_dir made (its engine labels them)."""
+    return 'label=%s=%s' % (OWNER_LABEL, hashlib.sha256(os.path.abspath(str(state_dir)).encode()).hexdigest()[:12])
+
+
+def node_resources(state_dir):
+    """(containers, networks) the localcloud of state_dir has on the docker engine."""
+    selector = owner_selector(state_dir)
+    return (docker('ps', '-aq', '--filter', selector).stdout.split(),
+            docker('network', 'ls', '-q', '--filter', selector).stdout.split())
+
+
 def remove_nodes(state_dir):
     """Remove every container and network the localcloud of state_dir made (its engine labels them)."""
-    owner = hashlib.sha256(os.path.abspath(str(state_dir)).encode()).hexdigest()[:12]
-    selector = 'label=%s=%s' % (OWNER_LABEL, owner)
+    selector = owner_selector(state_dir)
     containers = docker('ps', '-aq', '--filter', selector).stdout.split()
     if containers:
         docker('rm', '-f', '-v', *containers, check=False)

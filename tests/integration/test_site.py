@@ -1,0 +1,129 @@
+"""site.yml end to end through the YC API path: a fresh localcloud, the whole deployment, the stack serving
+through the LB, a second run with changed=0 (and no secret in its -vvv output), then destroy.yml removes it all.
+
+This is the README's `make up` / `make down` with its own localcloud, ports, names, subnet and secrets, so it never
+touches a stack a developer has up. The figures (times, API calls of the no-op run) print with `pytest -s`.
+"""
+
+import json
+import os
+import re
+import secrets
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections import Counter
+
+import pytest
+
+from instance_group_support import node_resources, remove_nodes
+from support import REPO_ROOT, ansible_env, free_port
+
+PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+WRITES = ('/Create', '/Update', '/Delete', '/ForceDelete', '/UpdateRules', '/Upsert', '/UpdateAccessBindings',
+          '/SetAccessBindings')
+pytestmark = pytest.mark.slow
+
+
+def recap(output):
+    match = re.search(r'localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', output)
+    assert match, output[-3000:]
+    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, match.groups())))
+
+
+def fetch(url, timeout=10):
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # self-signed, like curl -k
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
+        return response.status, response.read().decode()
+
+
+@pytest.fixture(scope='module')
+def deployment(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('site')
+    run_id = uuid.uuid4().hex[:4]
+    https_port, http_port = free_port(), free_port()
+    prefix = 't' + run_id
+    extra = dict(
+        localcloud_state_dir=str(tmp / 'localcloud'), localcloud_listen='127.0.0.1:%d' % free_port(),
+        localcloud_publish=['127.0.0.1:%d=%s-lb:443' % (https_port, prefix),
+                            '127.0.0.1:%d=%s-lb:80' % (http_port, prefix)],
+        shs_public_url='https://127.0.0.1:%d' % https_port, shs_prefix=prefix,
+        shs_subnet_cidr='10.131.%d.0/24' % (int(run_id, 16) % 250), shs_tls_selfsigned_dir=str(tmp / 'tls'),
+        shs_db_password=secrets.token_urlsafe(18))
+    extra_file = tmp / 'extra.json'
+    extra_file.write_text(json.dumps(extra))
+
+    def play(playbook, *args):
+        started = time.monotonic()
+        done = subprocess.run([PLAYBOOK, playbook, '-e', '@' + str(extra_file), *args], cwd=REPO_ROOT,
+                              env=ansible_env(), text=True, capture_output=True, timeout=1500)
+        return done, time.monotonic() - started
+
+    found = dict(play=play, extra=extra, https='https://127.0.0.1:%d' % https_port,
+                 http='http://127.0.0.1:%d' % http_port, state_dir=tmp / 'localcloud', tls_dir=tmp / 'tls')
+    yield found
+    play(os.path.join('playbooks', 'destroy.yml'))
+    play(os.path.join('playbooks', 'localcloud.yml'), '-e', 'localcloud_state=absent')
+    remove_nodes(found['state_dir'])  # safety net: nodes outlive localcloud
+
+
+def admin(deployment, method, path):
+    info = json.loads((deployment['state_dir'] / 'endpoint.json').read_text())
+    request = urllib.request.Request(info['admin'] + path, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b'null')
+
+
+def test_up_serves_the_stack_through_the_lb(deployment):
+    done, took = deployment['play']('site.yml')
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    print('\nsite.yml cold: %.0f s, %s' % (took, recap(done.stdout)))
+    assert 'SHS is served at %s' % deployment['https'] in done.stdout
+    assert fetch(deployment['https'] + '/ping') == (200, 'pong')
+    assert fetch(deployment['http'] + '/ping') == (200, 'pong')
+    # the app reaches the database the db group prepared
+    status, body = fetch(deployment['https'] + '/api/customer/1')
+    assert status == 200 and json.loads(body)['id'] == 1
+    containers, _ = node_resources(deployment['state_dir'])
+    images = subprocess.run(['docker', 'inspect', '-f', '{{.Config.Image}}'] + containers, text=True,
+                            capture_output=True, check=True).stdout.split()
+    registry = json.loads((deployment['state_dir'] / 'endpoint.json').read_text())['registry']
+    # Besides the nodes themselves, every container runs an image pulled from the project's registry
+    payload = set(image.rsplit('/', 1)[-1].split(':')[0] for image in images if image.startswith(registry + '/'))
+    assert payload == {'lb', 'postgres', 'shs'}, images
+    assert [image for image in images if not image.startswith((registry + '/', 'filmopoisk/coi-node:'))] == []
+
+
+def test_second_run_changes_nothing_and_shows_no_secret(deployment):
+    admin(deployment, 'DELETE', '/calls')
+    done, took = deployment['play']('site.yml', '-vvv')
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert recap(done.stdout)['changed'] == 0, done.stdout[-6000:]
+    calls = admin(deployment, 'GET', '/calls')['calls']
+    per_method = Counter(call['method'].rsplit('.', 1)[-1] for call in calls)
+    print('\nsite.yml re-run: %.0f s, %d API calls: %s' % (took, len(calls), dict(sorted(per_method.items()))))
+    writes = [m for m in per_method if m.endswith(WRITES) and not m.startswith('IamTokenService/')]
+    assert writes == [], writes
+    info = json.loads((deployment['state_dir'] / 'endpoint.json').read_text())
+    with open(info['sa_key_file']) as handle:
+        sa_key = json.load(handle)['private_key'].splitlines()[1]
+    tls_key = (deployment['tls_dir'] / 'server.key').read_text().splitlines()[1]  # the generated self-signed one
+    output = done.stdout + done.stderr
+    for name, secret in [('OAuth token', info['token']), ('SA key', sa_key),
+                         ('db password', deployment['extra']['shs_db_password']), ('TLS key', tls_key)]:
+        assert secret not in output, '%s shows in the -vvv output' % name
+
+
+def test_destroy_removes_everything(deployment):
+    done, _ = deployment['play'](os.path.join('playbooks', 'destroy.yml'))
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert node_resources(deployment['state_dir']) == ([], [])
+    again, _ = deployment['play'](os.path.join('playbooks', 'destroy.yml'))
+    assert again.returncode == 0 and recap(again.stdout)['changed'] == 0, again.stdout[-6000:]
+    stopped, _ = deployment['play'](os.path.join('playbooks', 'localcloud.yml'), '-e', 'localcloud_state=absent')
+    assert stopped.returncode == 0 and recap(stopped.stdout)['changed'] == 1
+    assert not (deployment['state_dir'] / 'endpoint.json').exists()
