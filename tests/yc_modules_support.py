@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 
 from support import REPO_ROOT
 
@@ -46,3 +47,25 @@ def run_module(module, localcloud=None, check=False, diff=True, env=None, auth=T
 def ok(result):
     assert not result.get('failed'), result.get('msg')
     return result
+
+
+def instance_group_base(localcloud, prefix):
+    """What an instance group needs, made with the modules: network, subnet (a random /24), service account and
+    the COI image; names <prefix>-net/-sub/-sa-<suffix>. Undo with remove_instance_group_base()."""
+    from instance_group_support import random_cidr
+    suffix = uuid.uuid4().hex[:6]
+    network = ok(run_module('yc_network', localcloud, name='%s-net-%s' % (prefix, suffix)))['network']
+    subnet = ok(run_module('yc_subnet', localcloud, name='%s-sub-%s' % (prefix, suffix), network_id=network['id'],
+                           zone_id='ru-central1-a', v4_cidr_blocks=[random_cidr()]))['subnet']
+    account = ok(run_module('yc_service_account', localcloud, name='%s-sa-%s' % (prefix, suffix)))['service_account']
+    image = ok(run_module('yc_image_info', localcloud, family='container-optimized-image',
+                          folder_id='standard-images'))['image']
+    return dict(network=network, subnet=subnet, account=account, image=image, suffix=suffix, prefix=prefix)
+
+
+def remove_instance_group_base(localcloud, base):
+    """Remove what instance_group_base() made, and any node its groups left (nodes outlive localcloud)."""
+    from instance_group_support import remove_nodes
+    for module, kind in (('yc_service_account', 'sa'), ('yc_subnet', 'sub'), ('yc_network', 'net')):
+        run_module(module, localcloud, name='%s-%s-%s' % (base['prefix'], kind, base['suffix']), state='absent')
+    remove_nodes(localcloud.state_dir)

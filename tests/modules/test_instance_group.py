@@ -8,28 +8,19 @@ import uuid
 
 import pytest
 
-from instance_group_support import leftovers, ping_metadata, random_cidr, remove_nodes
+from instance_group_support import leftovers, ping_metadata
 from test_resource_lifecycle import changed_keys, mask_paths, writes
-from yc_modules_support import ok, run_module
+from yc_modules_support import instance_group_base, ok, remove_instance_group_base, run_module
 
 SECRET = 'pong-secret-%s' % uuid.uuid4().hex[:8]
 
 
 @pytest.fixture(scope='module')
 def base(localcloud):
-    suffix = uuid.uuid4().hex[:6]
-    network = ok(run_module('yc_network', localcloud, name='igm-net-' + suffix))['network']
-    subnet = ok(run_module('yc_subnet', localcloud, name='igm-sub-' + suffix, network_id=network['id'],
-                           zone_id='ru-central1-a', v4_cidr_blocks=[random_cidr()]))['subnet']
-    account = ok(run_module('yc_service_account', localcloud, name='igm-sa-' + suffix))['service_account']
-    image = ok(run_module('yc_image_info', localcloud, family='container-optimized-image',
-                          folder_id='standard-images'))['image']
-    yield dict(network=network, subnet=subnet, account=account, image=image, suffix=suffix)
-    run_module('yc_instance_group', localcloud, name='igm-' + suffix, state='absent')  # after a failed test
-    run_module('yc_service_account', localcloud, name='igm-sa-' + suffix, state='absent')
-    run_module('yc_subnet', localcloud, name='igm-sub-' + suffix, state='absent')
-    run_module('yc_network', localcloud, name='igm-net-' + suffix, state='absent')
-    remove_nodes(localcloud.state_dir)
+    found = instance_group_base(localcloud, 'igm')
+    yield found
+    run_module('yc_instance_group', localcloud, name='igm-' + found['suffix'], state='absent')  # after a failure
+    remove_instance_group_base(localcloud, found)
 
 
 def group_args(base, size=1):

@@ -12,10 +12,9 @@ import uuid
 import pytest
 import yaml
 
-from instance_group_support import random_cidr, remove_nodes
 from support import REPO_ROOT, ansible_env
 from test_instance_group import group_args
-from yc_modules_support import ok, run_module
+from yc_modules_support import instance_group_base, ok, remove_instance_group_base, run_module
 
 INVENTORY = os.path.join(os.path.dirname(sys.executable), 'ansible-inventory')
 pytestmark = pytest.mark.slow
@@ -24,14 +23,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope='module')
 def groups(localcloud):
     """web (2 instances, labels tier=web) and db (1 instance, tier=db), labelled with this run's id."""
-    run_id = uuid.uuid4().hex[:6]
-    network = ok(run_module('yc_network', localcloud, name='inv-net-' + run_id))['network']
-    subnet = ok(run_module('yc_subnet', localcloud, name='inv-sub-' + run_id, network_id=network['id'],
-                           zone_id='ru-central1-a', v4_cidr_blocks=[random_cidr()]))['subnet']
-    account = ok(run_module('yc_service_account', localcloud, name='inv-sa-' + run_id))['service_account']
-    image = ok(run_module('yc_image_info', localcloud, family='container-optimized-image',
-                          folder_id='standard-images'))['image']
-    base = dict(network=network, subnet=subnet, account=account, image=image, suffix=run_id)
+    base = instance_group_base(localcloud, 'inv')
+    run_id = base['suffix']
     made = {}
     for tier, size in (('web', 2), ('db', 1)):
         args = group_args(base, size)
@@ -43,15 +36,13 @@ def groups(localcloud):
     yield dict(run_id=run_id, **made)
     for tier in ('web', 'db'):
         run_module('yc_instance_group', localcloud, name='inv-%s-%s' % (tier, run_id), state='absent')
-    run_module('yc_service_account', localcloud, name='inv-sa-' + run_id, state='absent')
-    run_module('yc_subnet', localcloud, name='inv-sub-' + run_id, state='absent')
-    run_module('yc_network', localcloud, name='inv-net-' + run_id, state='absent')
-    remove_nodes(localcloud.state_dir)
+    remove_instance_group_base(localcloud, base)
 
 
-def inventory(localcloud, tmp_path, config, with_token=True, check=True):
-    """`ansible-inventory --list` of a yc_compute.yml with `config`; the token comes from YC_TOKEN."""
-    path = tmp_path / ('%s.yc_compute.yml' % uuid.uuid4().hex[:6])
+def inventory(localcloud, tmp_path, config, with_token=True, check=True, name=None, extra_args=()):
+    """`ansible-inventory --list` of <name>.yc_compute.yml (a new name by default; the cache key is the file)
+    holding `config`; the token comes from YC_TOKEN."""
+    path = tmp_path / ('%s.yc_compute.yml' % (name or uuid.uuid4().hex[:6]))
     config = dict(dict(plugin='filmopoisk.shs.yc_compute', endpoint=localcloud.endpoint,
                        root_certificates=os.path.join(localcloud.state_dir, 'ca.pem'),
                        folder_id=localcloud.folder_id), **config)
@@ -60,7 +51,7 @@ def inventory(localcloud, tmp_path, config, with_token=True, check=True):
     if with_token:
         env['YC_TOKEN'] = localcloud.token
     env['ANSIBLE_INVENTORY_UNPARSED_FAILED'] = '1'
-    done = subprocess.run([INVENTORY, '-i', str(path), '--list'], cwd=REPO_ROOT, env=env, text=True,
+    done = subprocess.run([INVENTORY, '-i', str(path), '--list', *extra_args], cwd=REPO_ROOT, env=env, text=True,
                           capture_output=True, timeout=120)
     if check:
         assert done.returncode == 0, done.stderr
@@ -120,25 +111,17 @@ def test_filters_hostnames_and_constructed(localcloud, groups, tmp_path):
 def test_cache_spares_the_api(localcloud, groups, tmp_path):
     config = dict(labels=dict(run=groups['run_id']), cache=True, cache_plugin='ansible.builtin.jsonfile',
                   cache_connection=str(tmp_path / 'cache'), cache_timeout=600)
-    first = inventory(localcloud, tmp_path, config)
-    assert len(hostvars(first)) == 3
+    def instance_lists():
+        return len([c for c in localcloud.calls() if c['method'].endswith('.InstanceService/List')])
+
     localcloud.reset_calls()
-    # same file name -> same cache key: write the config once and list it twice
-    path = tmp_path / 'cached.yc_compute.yml'
-    path.write_text(yaml.safe_dump(dict(dict(plugin='filmopoisk.shs.yc_compute', endpoint=localcloud.endpoint,
-                                             root_certificates=os.path.join(localcloud.state_dir, 'ca.pem'),
-                                             folder_id=localcloud.folder_id), **config)))
-    env = dict(ansible_env(), YC_TOKEN=localcloud.token, ANSIBLE_INVENTORY_UNPARSED_FAILED='1')
-    runs = [subprocess.run([INVENTORY, '-i', str(path), '--list'], cwd=REPO_ROOT, env=env, text=True,
-                           capture_output=True, timeout=120) for _ in range(2)]
-    assert all(run.returncode == 0 for run in runs), runs[-1].stderr
-    assert json.loads(runs[0].stdout)['_meta'] == json.loads(runs[1].stdout)['_meta']
-    lists = [c for c in localcloud.calls() if c['method'].endswith('.InstanceService/List')]
-    assert len(lists) == 1, 'the second run listed the instances again instead of using the cache'
-    flushed = subprocess.run([INVENTORY, '-i', str(path), '--list', '--flush-cache'], cwd=REPO_ROOT, env=env,
-                             text=True, capture_output=True, timeout=120)
-    assert flushed.returncode == 0
-    assert len([c for c in localcloud.calls() if c['method'].endswith('.InstanceService/List')]) == 2
+    first = inventory(localcloud, tmp_path, config, name='cached')
+    assert len(hostvars(first)) == 3 and instance_lists() == 1
+    second = inventory(localcloud, tmp_path, config, name='cached')
+    assert hostvars(second) == hostvars(first)
+    assert instance_lists() == 1, 'the second run listed the instances again instead of using the cache'
+    inventory(localcloud, tmp_path, config, name='cached', extra_args=['--flush-cache'])
+    assert instance_lists() == 2
 
 
 def test_no_credentials_is_a_clear_error(localcloud, groups, tmp_path):
