@@ -51,7 +51,9 @@ test: images lint
 
 # One scenario per role (molecule/<role>): COI nodes booted from the metadata the roles render.
 molecule: images
-	cd $(CURDIR) && for s in $(MOLECULE_SCENARIOS); do molecule test -s $$s || exit 1; done
+	cd $(CURDIR) && started=$$(date +%s) && for s in $(MOLECULE_SCENARIOS); do \
+	  t=$$(date +%s); molecule test -s $$s || exit 1; echo "molecule $$s passed in $$(( $$(date +%s) - t )) s"; \
+	done && echo "molecule: $(MOLECULE_SCENARIOS) passed in $$(( $$(date +%s) - started )) s"
 
 bench: images
 	tests/bench/shs_reference_rps.sh

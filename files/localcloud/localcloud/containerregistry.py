@@ -20,7 +20,6 @@ Standard library + cryptography + PyJWT; no gRPC, nothing from plugins/.
 """
 
 import base64
-import ctypes
 import datetime
 import hashlib
 import http.client
@@ -95,9 +94,12 @@ def _port_free(port):
         return True
 
 
-def _die_with_parent():
-    # The registry must not outlive localcloud (a killed server would leave it holding the port).
-    ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _with_parent_death_signal(argv):
+    """argv run through setpriv --pdeathsig TERM: the registry must not outlive localcloud (a killed server would
+    leave it holding the port). Not a preexec_fn: that forces fork() in a process running gRPC, whose fork handlers
+    can abort the child before it execs (seen as "the registry exited with -6"); without one, Popen uses vfork."""
+    setpriv = shutil.which('setpriv')
+    return [setpriv, '--pdeathsig', 'TERM', '--'] + argv if setpriv else argv
 
 
 def parse_scope(scope):
@@ -202,10 +204,12 @@ class Plane:
             return self
         _write_private(self.config_path, self._config().encode())
         self._log = open(os.path.join(self.dir, 'registry.log'), 'ab')
-        main = threading.current_thread() is threading.main_thread()
-        self.process = subprocess.Popen([self.binary, 'serve', self.config_path], stdin=subprocess.DEVNULL,
-                                        stdout=self._log, stderr=self._log, cwd=self.dir,
-                                        preexec_fn=_die_with_parent if main else None)
+        argv = [self.binary, 'serve', self.config_path]
+        # The death signal follows the thread that started the child: only the main thread lives as long as we do.
+        if threading.current_thread() is threading.main_thread():
+            argv = _with_parent_death_signal(argv)
+        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+                                        cwd=self.dir)
         _write_private(os.path.join(self.dir, 'registry.pid'), b'%d\n' % self.process.pid)
         log.info('container registry %s (pid %d, token realm %s)', self.host, self.process.pid, self.realm)
         return self
