@@ -46,7 +46,7 @@ build: setup
 	ansible-galaxy collection build --force --output-path .run/dist .
 
 test: images lint
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest --durations=15 $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory molecule
 
 # One scenario per role (molecule/<role>): COI nodes booted from the metadata the roles render.

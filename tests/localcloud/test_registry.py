@@ -5,6 +5,7 @@ node pulling with its service account's credentials)."""
 import base64
 import json
 import os
+import signal
 import sys
 
 import grpc
@@ -26,6 +27,7 @@ from yandex.cloud.iam.v1.service_account_service_pb2_grpc import ServiceAccountS
 
 from helpers import rpc_error, run, unique
 from localcloud_fixture import PACKAGE_ROOT
+from support import wait_for
 from registry_support import DockerCLI, iam_token, make_context, registry_host, remove_local_images
 
 CODE = grpc.StatusCode
@@ -232,6 +234,25 @@ def test_registry_survives_a_restart(localcloud, host, pushed, tmp_path):
     cli.login(host, 'iam', iam_token(localcloud))
     cli('rmi', '-f', ref, check=False)
     cli('pull', ref)
+
+
+def test_a_registry_process_that_dies_is_started_again(localcloud, pushed):
+    """The data plane is a managed service: when its process dies, the next call that needs it starts it again
+    (a few times at most) and nothing pushed is lost."""
+    registry, _, digest = pushed
+    pid_file = os.path.join(localcloud.state_dir, 'registry', 'registry.pid')
+    with open(pid_file) as handle:
+        pid = int(handle.read())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists('/proc/%d/cmdline' % pid) or
+             open('/proc/%d/stat' % pid).read().split()[2] == 'Z', 10, what='the registry process gone')
+    images = localcloud.sdk().client(ImageServiceStub).List(ims.ListImagesRequest(
+        repository_name=registry.id + '/app')).images
+    assert [image.digest for image in images] == [digest]
+    with open(pid_file) as handle:
+        assert int(handle.read()) != pid
+    with open(os.path.join(localcloud.state_dir, 'server.log')) as handle:
+        assert 'the registry exited with -9' in handle.read()
 
 
 def test_node_docker_config_is_the_service_accounts_login(localcloud, tmp_path):

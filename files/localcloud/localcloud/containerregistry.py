@@ -50,6 +50,7 @@ ISSUER = 'localcloud-iam'
 # Registry JWTs are short-lived: clients fetch a new one per operation (as from cr.yandex).
 TOKEN_TTL = 300
 READY_TIMEOUT = 20
+MAX_RESTARTS = 3  # of a registry process that exits
 USERNAMES = ('iam', 'oauth')
 ACTIONS = ('pull', 'push', 'delete')
 MANIFEST_TYPES = ', '.join((
@@ -123,6 +124,8 @@ class Plane:
         self._httpd = None
         self._log = None
         self.ports = None
+        self.restarts = 0
+        self._restart_lock = threading.Lock()
         self.error = None  # why the registry is not serving (reported by every call that needs it)
         os.makedirs(self.storage, mode=0o700, exist_ok=True)
         self._key, self._kid, self._cert_path = self._ensure_key()
@@ -204,6 +207,10 @@ class Plane:
             return self
         _write_private(self.config_path, self._config().encode())
         self._log = open(os.path.join(self.dir, 'registry.log'), 'ab')
+        self._spawn()
+        return self
+
+    def _spawn(self):
         argv = [self.binary, 'serve', self.config_path]
         # The death signal follows the thread that started the child: only the main thread lives as long as we do.
         if threading.current_thread() is threading.main_thread():
@@ -212,7 +219,6 @@ class Plane:
                                         cwd=self.dir)
         _write_private(os.path.join(self.dir, 'registry.pid'), b'%d\n' % self.process.pid)
         log.info('container registry %s (pid %d, token realm %s)', self.host, self.process.pid, self.realm)
-        return self
 
     def _kill_orphan(self):
         """A registry left by a localcloud that was killed: ours if its command line names our config."""
@@ -237,9 +243,17 @@ class Plane:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                self.error = 'the registry exited with %s; see %s' % (self.process.returncode,
-                                                                     os.path.join(self.dir, 'registry.log'))
-                raise RegistryError(self.error)
+                # A managed registry does not stay down: start it again, a few times at most.
+                problem = 'the registry exited with %s; see %s' % (self.process.returncode,
+                                                                  os.path.join(self.dir, 'registry.log'))
+                with self._restart_lock:
+                    if self.process.poll() is not None:  # not restarted by another caller meanwhile
+                        if self.restarts >= MAX_RESTARTS:
+                            self.error = problem
+                            raise RegistryError(problem)
+                        self.restarts += 1
+                        log.warning('%s: starting it again (%d of %d)', problem, self.restarts, MAX_RESTARTS)
+                        self._spawn()
             try:
                 status, _, _ = self._request('GET', '/v2/', token=False, timeout=2)
                 if status in (200, 401):
