@@ -19,8 +19,8 @@ from collections import Counter
 
 import pytest
 
-from instance_group_support import node_resources, remove_nodes
-from support import REPO_ROOT, ansible_env, free_port
+from instance_group_support import node_resources, owner_selector, remove_nodes
+from support import REPO_ROOT, ansible_env, docker, free_port, wait_for
 
 PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 WRITES = ('/Create', '/Update', '/Delete', '/ForceDelete', '/UpdateRules', '/Upsert', '/UpdateAccessBindings',
@@ -116,6 +116,38 @@ def test_second_run_changes_nothing_and_shows_no_secret(deployment):
     for name, secret in [('OAuth token', info['token']), ('SA key', sa_key),
                          ('db password', deployment['extra']['shs_db_password']), ('TLS key', tls_key)]:
         assert secret not in output, '%s shows in the -vvv output' % name
+
+
+def test_status_playbook_shows_the_groups_and_the_answer(deployment):
+    done, _ = deployment['play'](os.path.join('playbooks', 'status.yml'))
+    assert done.returncode == 0 and recap(done.stdout)['changed'] == 0, done.stdout[-6000:]
+    prefix = deployment['extra']['shs_prefix']
+    for tier, size in (('db', 1), ('app', 2), ('lb', 1)):
+        assert '(item=%s-%s)' % (prefix, tier) in done.stdout
+        assert 'running_actual: %d of %d' % (size, size) in done.stdout, done.stdout[-6000:]
+    assert '%s/ping -> 200 pong' % deployment['https'] in done.stdout
+
+
+def test_the_watchdog_restarts_a_killed_app_container(deployment):
+    """On the deployed app VMs the watchdog finds its own app container (not the other VM's: every local VM
+    shares one engine) and starts it again after a docker kill; the LB keeps answering meanwhile."""
+    selector = owner_selector(deployment['state_dir'])
+    apps = docker('ps', '--filter', selector, '--filter', 'label=com.docker.compose.service=shs',
+                  '--format', '{{.Names}}').stdout.split()
+    assert len(apps) == 2, apps
+    app, other = sorted(apps)
+    node = app[len('coi-'):-len('-shs-1')]
+    other_started = docker('inspect', '-f', '{{.State.StartedAt}}', other).stdout
+    started = time.monotonic()
+    docker('kill', app)
+    assert fetch(deployment['https'] + '/ping') == (200, 'pong')  # the other peer answers
+    line = wait_for(lambda: [entry for entry in docker('exec', node, 'journalctl', '-u', 'shs-watchdog', '--no-pager',
+                                                        '-o', 'cat').stdout.splitlines()
+                             if 'answers /ping again' in entry and app in entry], 20, interval=0.5,
+                    what='the watchdog restarting %s' % app)
+    print('\nwatchdog: docker kill -> /ping again in %.1f s: %s' % (time.monotonic() - started, line[-1]))
+    assert docker('inspect', '-f', '{{.State.Running}}', app).stdout.strip() == 'true'
+    assert docker('inspect', '-f', '{{.State.StartedAt}}', other).stdout == other_started, 'the other VM\'s app was touched'
 
 
 def test_destroy_removes_everything(deployment):

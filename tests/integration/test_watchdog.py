@@ -39,10 +39,12 @@ def render_script(tmp_path, **role_vars):
 class Watchdog:
     """The rendered script running on the host; its log (stderr) goes to a file the test reads."""
 
-    def __init__(self, script, log_path):
+    def __init__(self, script, log_path, extra_env=None):
         self.log_path = log_path
         self._log = open(log_path, 'w')
-        env = {k: v for k, v in os.environ.items() if not k.startswith(('SHS_WATCHDOG_', 'JOURNAL_STREAM'))}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(('SHS_WATCHDOG_', 'JOURNAL_STREAM', 'COMPOSE_PROJECT_NAME'))}
+        env.update(extra_env or {})
         self.proc = subprocess.Popen([PYTHON, '-u', str(script)], stdout=self._log, stderr=subprocess.STDOUT,
                                      env=env)
         self.wait_log(r'started: checking', timeout=15)
@@ -77,8 +79,8 @@ class Watchdog:
 def watchdogs():
     started = []
 
-    def run(script, log_path):
-        wd = Watchdog(script, log_path)
+    def run(script, log_path, extra_env=None):
+        wd = Watchdog(script, log_path, extra_env)
         started.append(wd)
         return wd
     yield run
@@ -223,3 +225,20 @@ def test_without_a_project_an_ambiguous_match_is_never_touched(image, container,
     time.sleep(3)
     assert state(app)['Status'] == 'exited'
     assert 'starting container' not in wd.log() and 'restarting container' not in wd.log()
+
+
+def test_compose_project_name_from_the_environment_picks_this_hosts_container(image, container, watchdogs,
+                                                                             project, tmp_path):
+    """With watchdog_project empty, COMPOSE_PROJECT_NAME (a local COI node's /etc/environment) names the
+    project: among two projects with service shs only that project's container is restarted."""
+    shs = image('shs')
+    port = free_port()
+    app = start_app(container, shs, project, port)
+    other = container(shs, *compose_labels(project + '-other'), cmd=['sleep', 'infinity'])
+    script = render_script(tmp_path, port=port, project='', interval=1, timeout=1)
+    wd = watchdogs(script, tmp_path / 'watchdog.log', {'COMPOSE_PROJECT_NAME': project})
+    docker('kill', '-s', 'KILL', app)
+    line = wd.wait_log(r'starting container', timeout=10)
+    assert 'project %s)' % project in line, line
+    wait_healthy(port, 10)
+    assert state(other)['Running'] and 'not touching any' not in wd.log()

@@ -18,6 +18,9 @@ What the library changes in the spec it applies (the metadata itself stays what 
   same files and two nodes never share ``/opt``. ``x-yc-disks`` host paths -> ``<state_dir>/<name>/disks/
   <device_name>`` (survive restarts; ``remove(keep_disks=True)`` keeps them).
 - the project name: ``coi-<name>`` (one per node), and the top-level ``networks:`` dropped.
+  The node's ``/etc/environment`` says so (``COMPOSE_PROJECT_NAME=coi-<name>``): every node's containers are on
+  the one host engine, so whatever looks for "this host's" containers (``docker compose`` in the node, the
+  watchdog) needs the project.
 
 Who runs compose: ``coi-compose.service`` inside the node (After=cloud-final.service, so ``write_files``
 and ``runcmd`` are done), ``docker compose up -d --force-recreate --remove-orphans`` on every boot (after a
@@ -409,7 +412,10 @@ class Node:
                               default_flow_style=False)
         user_data = self.metadata.get('user-data') or '#cloud-config\n{}\n'
         files = [('var/lib/cloud/seed/nocloud/meta-data', meta, 0o644),
-                 ('var/lib/cloud/seed/nocloud/user-data', user_data, 0o600)]
+                 ('var/lib/cloud/seed/nocloud/user-data', user_data, 0o600),
+                 # Every node's containers are on the host's one engine: say which compose project is this
+                 # node's (docker compose in the node, a watchdog looking for its app container).
+                 ('etc/environment', 'COMPOSE_PROJECT_NAME=%s\n' % self.project, 0o644)]
         files.extend(self.files)
         links = []
         if plan.spec is not None:
