@@ -15,11 +15,14 @@ from localcloud.server.services import (
     iam_token,
     resourcemanager_cloud,
     resourcemanager_folder,
+    vpc_gateway,
     vpc_network,
+    vpc_route_table,
     vpc_security_group,
     vpc_subnet,
 )
 
 __all__ = ['operations', 'compute_image', 'compute_instance', 'compute_instance_group', 'containerregistry',
            'endpoint', 'iam_key', 'iam_service_account', 'iam_token', 'resourcemanager_cloud',
-           'resourcemanager_folder', 'vpc_network', 'vpc_security_group', 'vpc_subnet']
+           'resourcemanager_folder', 'vpc_gateway', 'vpc_network', 'vpc_route_table', 'vpc_security_group',
+           'vpc_subnet']
