@@ -28,7 +28,9 @@ description:
     C(compose) is a docker-compose fragment. Its top-level mappings C(services), C(volumes), C(networks),
     C(configs) and C(secrets) are merged key by key; the same service, volume, network, config or secret
     defined in two fragments is an error naming both fragments (no silent override). Every service needs
-    C(image); C(build) is refused (COI cannot build images). C(version) is dropped (obsolete in Compose v2);
+    C(image); C(build) is refused (COI cannot build images). The spec starts with C(version), C(3.7) unless the
+    fragments give one (they must agree): COI's docs say the file starts with it (en/cos/concepts/
+    coi-specifications.md), and a Compose v1 reader takes a file without it for the legacy v1 format;
     C(name) is refused (use O(project_name)). Extension keys C(x-*) pass through; C(x-yc-disks) (the COI
     list of secondary disks to mount) lists are concatenated and a C(device_name) may appear once. Other
     C(x-*) mappings are merged key by key, other C(x-*) lists concatenated, C(x-*) scalars may be set once.
@@ -41,6 +43,13 @@ description:
     C(bootcmd) (every boot, for example iptables rules, which are lost with the network namespace) and
     C(runcmd) (once per instance) are lists of commands, each a shell string or an argv list of strings.
     They are concatenated in fragment order.
+  - >-
+    Files are written on every boot, not only the first: when there are files or units, C(bootcmd) ends with
+    C(cloud-init single --name write_files --frequency always) (and C(systemctl daemon-reload) when there are
+    units). On Yandex Cloud a metadata change restarts an instance group's VM with the same instance id
+    (en/compute/concepts/instance-groups/deploy/instance.md), and cloud-init runs C(write_files) once per
+    instance id, so without this a changed config file would never reach a running VM. Files with
+    C(defer) true are written at the first boot only.
   - >-
     C(systemd_units) is a list of C({name, content, enabled}). Each unit is written to
     C(/etc/systemd/system/<name>) with mode C(0644). If there are units, C(systemctl daemon-reload) runs
@@ -134,7 +143,7 @@ _value:
   type: dict
   contains:
     docker-compose:
-      description: The merged docker-compose spec (YAML text, no C(version) key).
+      description: The merged docker-compose spec (YAML text, starting with C(version)).
       type: str
       sample: "name: shs\nservices:\n  shs:\n    image: cr.yandex/crp0000/shs:1.2.3\n    init: true\n"
     user-data:
@@ -154,6 +163,8 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 
+COMPOSE_VERSION = '3.7'
+REWRITE_FILES = ('cloud-init', 'single', '--name', 'write_files', '--frequency', 'always')
 FRAGMENT_KEYS = ('name', 'compose', 'files', 'bootcmd', 'runcmd', 'systemd_units', 'packages')
 # Top-level compose keys whose values are mappings of named objects, merged key by key (in emission order).
 COMPOSE_NAMED = ('services', 'volumes', 'networks', 'configs', 'secrets')
@@ -377,7 +388,10 @@ def _compose(value):
         key = str(key)  # a plain str: Ansible's tagged strings are unknown to yaml.SafeDumper
         field = 'compose.%s' % key
         if key == 'version':
-            continue  # obsolete in Compose v2: never emitted
+            if not isinstance(item, (str, int, float)) or isinstance(item, bool):
+                raise _Error(field, 'must be a string such as "3.7"')
+            out[key] = str(item)
+            continue
         if key == 'name':
             raise _Error(field, 'is not allowed in a fragment: pass project_name to the filter')
         if key in COMPOSE_NAMED:
@@ -400,7 +414,7 @@ def _compose(value):
         elif key.startswith('x-'):
             out[key] = _plain(item, field)
         else:
-            raise _Error(None, 'compose: unknown top-level key %r (allowed: %s, x-*; version is dropped)'
+            raise _Error(None, 'compose: unknown top-level key %r (allowed: version, %s, x-*)'
                          % (key, ', '.join(COMPOSE_NAMED)))
     return out
 
@@ -506,6 +520,7 @@ def coi_metadata(fragments, project_name=None):
     write_files, path_owner = [], {}
     units, unit_owner = [], {}
     bootcmd, runcmd, packages = [], [], []
+    version, version_owner = COMPOSE_VERSION, None
 
     for index, fragment in enumerate(fragments):
         if fragment is None or (isinstance(fragment, Mapping) and not fragment):
@@ -524,7 +539,12 @@ def coi_metadata(fragments, project_name=None):
 
         for key, value in part['compose'].items():
             field = 'compose.%s' % key
-            if key in COMPOSE_NAMED:
+            if key == 'version':
+                if version_owner and value != version:
+                    raise AnsibleFilterError('%s: %s %r differs from %r of %s' % (label, field, value, version,
+                                                                                 version_owner))
+                version, version_owner = value, label
+            elif key in COMPOSE_NAMED:
                 for name, definition in value.items():
                     if name in named[key]:
                         raise AnsibleFilterError('%s: %s.%s is already defined by %s (the same %s in two '
@@ -583,7 +603,7 @@ def coi_metadata(fragments, project_name=None):
                 packages.append(package)
 
     # docker-compose: name, services, volumes, networks, configs, secrets, then x-* sorted.
-    compose = {}
+    compose = {'version': version}
     if project_name is not None:
         compose['name'] = str(project_name)
     compose['services'] = dict(sorted(named['services'].items()))
@@ -598,6 +618,10 @@ def coi_metadata(fragments, project_name=None):
     for unit in units:
         write_files.append({'path': UNIT_DIR + unit['name'], 'owner': DEFAULT_OWNER,
                             'permissions': DEFAULT_PERMISSIONS, 'content': unit['content']})
+    if write_files:  # every boot: a restarted VM keeps its instance id (see the description)
+        bootcmd.append(_Argv(REWRITE_FILES))
+        if units:
+            bootcmd.append(_Argv(['systemctl', 'daemon-reload']))
     if units:
         runcmd.append('systemctl daemon-reload')
         runcmd.extend('systemctl enable --now --no-block %s' % unit['name'] for unit in units if unit['enabled'])

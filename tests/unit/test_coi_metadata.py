@@ -115,7 +115,9 @@ def test_three_fragments_merge_in_fragment_order():
                                       'partition': 1}]
     assert user_data['bootcmd'] == ['iptables -w -N DOCKER-USER || true',
                                     ['iptables', '-w', '-I', 'DOCKER-USER', '-d', '8.8.8.8', '-j', 'REJECT'],
-                                    'sysctl -w vm.swappiness=1']
+                                    'sysctl -w vm.swappiness=1',
+                                    ['cloud-init', 'single', '--name', 'write_files', '--frequency', 'always'],
+                                    ['systemctl', 'daemon-reload']]
     # Fragments' runcmd in fragment order, then the units' commands (daemon-reload once, enabled units only).
     assert user_data['runcmd'] == ['mkdir -p /opt/bongo/logs', 'echo watchdog-installed', ['echo', 'postgres'],
                                    'systemctl daemon-reload',
@@ -131,7 +133,7 @@ def test_none_and_empty_fragments_are_skipped_but_keep_their_index():
 
 def test_empty_input_gives_valid_empty_metadata():
     metadata = coi_metadata([])
-    assert metadata == {'docker-compose': 'services: {}\n', 'user-data': '#cloud-config\n{}\n'}
+    assert metadata == {'docker-compose': "version: '3.7'\nservices: {}\n", 'user-data': '#cloud-config\n{}\n'}
 
 
 def test_units_become_write_files_and_runcmd():
@@ -261,18 +263,32 @@ def test_user_data_header_and_layout():
     assert '- [echo, postgres]\n' in text
 
 
-def test_version_is_never_emitted():
+def test_version_leads_the_spec():
+    # COI: "version: Specification version tag the file should start with" (en/cos/concepts/coi-specifications.md);
+    # a Compose v1 reader takes a file without it for the legacy format, where `services` would be a service.
     fragments = [shs_fragment(), postgres_fragment()]
     assert fragments[0]['compose']['version'] == '3.7'
     text = coi_metadata(fragments)['docker-compose']
-    assert 'version' not in yaml.safe_load(text)
-    assert not [line for line in text.splitlines() if line.startswith('version')]
+    assert text.startswith("version: '3.7'\nservices:\n")
+    assert yaml.safe_load(coi_metadata([{'compose': {'services': {'a': {'image': 'x'}}}}])['docker-compose'])[
+        'version'] == '3.7'
+    with pytest.raises(AnsibleFilterError, match=r"fragment 1: compose.version '3.8' differs from '3.7' of fragment 0"):
+        coi_metadata([{'compose': {'version': '3.7'}}, {'compose': {'version': '3.8'}}])
+
+
+def test_files_are_written_again_at_every_boot():
+    # A YC metadata update restarts the VM with the same instance id: write_files (once per instance) would not
+    # run again, so the files are rewritten by bootcmd, after the fragments' own commands.
+    user_data = yaml.safe_load(coi_metadata([shs_fragment()])['user-data'])
+    assert user_data['bootcmd'][-1] == ['cloud-init', 'single', '--name', 'write_files', '--frequency', 'always']
+    assert 'bootcmd' not in yaml.safe_load(coi_metadata([{'compose': {'services': {'a': {'image': 'x'}}}}])[
+        'user-data'])
 
 
 def test_name_only_with_project_name():
     assert 'name' not in yaml.safe_load(coi_metadata([shs_fragment()])['docker-compose'])
     text = coi_metadata([shs_fragment()], project_name='shs-app_1')['docker-compose']
-    assert text.startswith('name: shs-app_1\nservices:\n')
+    assert text.startswith("version: '3.7'\nname: shs-app_1\nservices:\n")
 
 
 def test_multiline_strings_are_literal_block_scalars():
