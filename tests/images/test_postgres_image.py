@@ -51,3 +51,23 @@ def test_data_and_settings_survive_restart_and_stop_is_clean(image, tmp_path):
         docker('rm', '-f', pg.name)
     finally:
         docker('volume', 'rm', '-f', volume, check=False)
+
+
+def test_a_fresh_disk_root_is_refused_and_its_subdirectory_works(image, tmp_path):
+    # A new ext4 file system's root holds lost+found (as localcloud's fresh x-yc-disks do): initdb refuses it as
+    # PGDATA, which is why the postgres role points PGDATA at a subdirectory of the disk's mount.
+    disk = tmp_path / 'disk'
+    (disk / 'lost+found').mkdir(parents=True)
+    (disk / 'lost+found').chmod(0o700)
+    name = 'fp-test-pg-disk-%s' % uuid.uuid4().hex[:6]
+    refused = docker('run', '--rm', '--label', TEST_LABEL, '--name', name, '-e', 'POSTGRES_PASSWORD=x',
+                     '-v', '%s:/var/lib/postgresql/data' % disk, image('postgres'), check=False, timeout=60)
+    assert refused.returncode != 0
+    assert 'lost+found' in refused.stdout + refused.stderr
+    pg = start_postgres(image('postgres'), extra_args=('-v', '%s:/var/lib/postgresql/data' % disk,
+                                                       '-e', 'PGDATA=/var/lib/postgresql/data/pgdata'))
+    try:
+        assert pg.psql('SELECT 40 + 2') == '42'
+        assert (disk / 'pgdata' / 'PG_VERSION').exists() and (disk / 'lost+found').is_dir()
+    finally:
+        docker('rm', '-f', pg.name, check=False)

@@ -47,6 +47,8 @@ def test_postgres_payload(tmp_path):
     server = compose['services']['postgres']
     assert server['environment']['POSTGRES_PASSWORD'] == 'Pa55-word'
     assert '/mnt/pgdata:/var/lib/postgresql/data' in server['volumes']
+    # never the mount point itself: a fresh ext4 disk's root holds lost+found, which initdb refuses
+    assert server['environment']['PGDATA'] == '/var/lib/postgresql/data/pgdata'
     assert compose['x-yc-disks'][0]['host_path'] == '/mnt/pgdata'
     files = {f['path']: f['content'] for f in payload['files']}
     hba = files['/etc/filmopoisk/postgres/pg_hba.conf']
@@ -80,6 +82,8 @@ def test_rendering_is_deterministic(tmp_path, role, fact, good):
     ('postgres', PG_VARS, {'postgres_allowed_cidrs': ['10.0.0.0/33']}, 'postgres_allowed_cidrs'),
     ('postgres', PG_VARS, {'postgres_memory_mb': 100}, 'postgres_memory_mb'),
     ('postgres', PG_VARS, {'postgres_password': ''}, 'postgres_password'),
+    ('postgres', PG_VARS, {'postgres_data_subdir': '../etc'}, 'postgres_data_subdir'),
+    ('postgres', PG_VARS, {'postgres_data_subdir': 'lost+found'}, 'postgres_data_subdir'),
 ])
 def test_bad_vars_fail_naming_the_var(tmp_path, role, good, bad, named):
     result, payload = render_role(tmp_path, role, role + '_payload', dict(good, **bad), check=False)
