@@ -31,6 +31,14 @@ options:
       other subnets of the network.
     type: list
     elements: str
+  route_table_id:
+    description:
+      - ID of a route table of the same network (RV(filmopoisk.shs.yc_route_table#module:route_table.id)) that
+        routes the subnet's traffic, e.g. V(0.0.0.0/0) through a NAT gateway so VMs without a public address
+        reach the internet.
+      - Not managed when omitted. V('') (an empty string) detaches the table the subnet has; that is also what a
+        route table needs before it can be deleted.
+    type: str
   description:
     description: Description. Not managed when omitted.
     type: str
@@ -64,6 +72,19 @@ EXAMPLES = r'''
     network_id: "{{ network.network.id }}"
     zone_id: ru-central1-a
     v4_cidr_blocks: [10.10.1.0/24]
+
+- name: The db subnet, reaching the internet through the NAT gateway's route table
+  filmopoisk.shs.yc_subnet:
+    name: shs-db
+    network_id: "{{ network.network.id }}"
+    zone_id: ru-central1-a
+    v4_cidr_blocks: [10.10.2.0/24]
+    route_table_id: "{{ egress.route_table.id }}"
+
+- name: Detach the route table
+  filmopoisk.shs.yc_subnet:
+    name: shs-db
+    route_table_id: ""
 '''
 
 RETURN = r'''
@@ -72,7 +93,8 @@ subnet:
   returned: always
   type: dict
   sample: {id: e9b1abcdefghijklmnop, name: shs-a, network_id: enp1..., zone_id: ru-central1-a,
-           v4_cidr_blocks: [10.10.1.0/24], description: "", labels: {}, folder_id: b1g..., created_at: "..."}
+           v4_cidr_blocks: [10.10.1.0/24], route_table_id: "", description: "", labels: {}, folder_id: b1g...,
+           created_at: "..."}
 update_mask:
   description: Fields sent in the update.
   returned: when updated
@@ -97,7 +119,7 @@ except ImportError:
 class Subnet(Resource):
     kind = 'subnet'
     list_field = 'subnets'
-    UPDATABLE = ('description', 'labels', 'v4_cidr_blocks')
+    UPDATABLE = ('description', 'labels', 'v4_cidr_blocks', 'route_table_id')
     IMMUTABLE = ('network_id', 'zone_id')
 
     def __init__(self, module):
@@ -114,11 +136,13 @@ class Subnet(Resource):
     def to_user(self, subnet):
         return dict(id=subnet.id, folder_id=subnet.folder_id, name=subnet.name, description=subnet.description,
                     labels=dict(subnet.labels), network_id=subnet.network_id, zone_id=subnet.zone_id,
-                    v4_cidr_blocks=list(subnet.v4_cidr_blocks), created_at=subnet.created_at.ToJsonString())
+                    v4_cidr_blocks=list(subnet.v4_cidr_blocks), route_table_id=subnet.route_table_id,
+                    created_at=subnet.created_at.ToJsonString())
 
     def desired(self):
         return dict((key, self.params[key]) for key in ('description', 'labels', 'network_id', 'zone_id',
-                                                        'v4_cidr_blocks') if self.params[key] is not None)
+                                                        'v4_cidr_blocks', 'route_table_id')
+                    if self.params[key] is not None)
 
     def create_request(self, desired):
         missing = [key for key in ('network_id', 'zone_id', 'v4_cidr_blocks') if not desired.get(key)]
@@ -127,12 +151,13 @@ class Subnet(Resource):
         return svc.CreateSubnetRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],
                                        description=desired.get('description', ''), labels=desired.get('labels', {}),
                                        network_id=desired['network_id'], zone_id=desired['zone_id'],
-                                       v4_cidr_blocks=desired['v4_cidr_blocks'])
+                                       v4_cidr_blocks=desired['v4_cidr_blocks'],
+                                       route_table_id=desired.get('route_table_id', ''))
 
     def update_request(self, subnet, after, paths):
         return svc.UpdateSubnetRequest(subnet_id=subnet.id, update_mask=field_mask(paths), name=subnet.name,
                                        description=after['description'], labels=after['labels'],
-                                       v4_cidr_blocks=after['v4_cidr_blocks'])
+                                       v4_cidr_blocks=after['v4_cidr_blocks'], route_table_id=after['route_table_id'])
 
     def delete_request(self, subnet):
         return svc.DeleteSubnetRequest(subnet_id=subnet.id)
@@ -144,6 +169,7 @@ def main():
             network_id=dict(type='str'),
             zone_id=dict(type='str'),
             v4_cidr_blocks=dict(type='list', elements='str'),
+            route_table_id=dict(type='str'),
         ),
         supports_check_mode=True,
     )

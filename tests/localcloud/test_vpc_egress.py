@@ -71,7 +71,8 @@ def test_gateway_lifecycle(localcloud):
     assert updated.HasField('shared_egress_gateway')
 
     operations = stub.ListOperations(gs.ListGatewayOperationsRequest(gateway_id=gateway.id)).operations
-    assert [o.description for o in operations] == ['Create gateway', 'Update gateway'] and all(o.done for o in operations)
+    assert [o.description for o in operations] == ['Create gateway', 'Update gateway']
+    assert all(o.done for o in operations)
 
     delete(sdk, GatewayServiceStub, gs.DeleteGatewayRequest(gateway_id=gateway.id))
     assert rpc_error(lambda: stub.Get(gs.GetGatewayRequest(gateway_id=gateway.id)),
@@ -112,7 +113,8 @@ def test_route_table_lifecycle(localcloud):
     op = stub.Update(rs.UpdateRouteTableRequest(route_table_id=table.id, update_mask=FieldMask(paths=['static_routes']),
                                                 static_routes=routes[1:], name='ignored'))
     updated = run(sdk, op, RouteTable, rs.UpdateRouteTableMetadata).response
-    assert list(updated.static_routes) == routes[1:] and updated.name == name and dict(updated.labels) == {'env': 'test'}
+    assert list(updated.static_routes) == routes[1:] and updated.name == name
+    assert dict(updated.labels) == {'env': 'test'}
     # An empty mask applies every field: the routes are cleared (how delete-nat-gateway.md disassociates).
     op = stub.Update(rs.UpdateRouteTableRequest(route_table_id=table.id, name=name))
     cleared = run(sdk, op, RouteTable).response

@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: filmopoisk.shs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""VPC egress pieces shared by yc_vpc_gateway(_info) and yc_route_table(_info): how gateways and route tables
+look to the user, and the static route checks made before any API call (Yandex Cloud's rules from
+en/vpc/concepts/routing.md and gateways.md)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+
+DEFAULT_ROUTE = '0.0.0.0/0'
+LINK_LOCAL = ipaddress.IPv4Network('169.254.0.0/16')
+ROUTE_HOPS = ('gateway_id', 'next_hop_address')
+# Route table labels are stricter than the shared labels_ok (route_table_service.proto: no ./\@).
+ROUTE_TABLE_LABEL_KEY = r'^[a-z][-_0-9a-z]{0,62}$'
+ROUTE_TABLE_LABEL_VALUE = r'^[-_0-9a-z]{0,63}$'
+
+
+def static_route_spec():
+    """The suboptions of static_routes (one next hop per route)."""
+    return dict(type='list', elements='dict',
+                options=dict(destination_prefix=dict(type='str', required=True),
+                             gateway_id=dict(type='str'),
+                             next_hop_address=dict(type='str')),
+                mutually_exclusive=[list(ROUTE_HOPS)], required_one_of=[list(ROUTE_HOPS)])
+
+
+def gateway_to_user(gateway):
+    return dict(id=gateway.id, folder_id=gateway.folder_id, name=gateway.name, description=gateway.description,
+                labels=dict(gateway.labels), created_at=gateway.created_at.ToJsonString(),
+                shared_egress_gateway=gateway.HasField('shared_egress_gateway'))
+
+
+def route_key(route):
+    return (route['destination_prefix'], route['gateway_id'], route['next_hop_address'])
+
+
+def sorted_routes(routes):
+    """Routes as dicts with all three keys ('' for the hop not used), in one order: the API keeps the order it
+    was given, but the order means nothing (the longest prefix wins, routing.md#static)."""
+    return sorted((dict(destination_prefix=r['destination_prefix'], gateway_id=r.get('gateway_id') or '',
+                        next_hop_address=r.get('next_hop_address') or '') for r in routes), key=route_key)
+
+
+def route_table_to_user(table):
+    routes = [dict(destination_prefix=r.destination_prefix, gateway_id=r.gateway_id,
+                   next_hop_address=r.next_hop_address) for r in table.static_routes]
+    return dict(id=table.id, folder_id=table.folder_id, name=table.name, description=table.description,
+                labels=dict(table.labels), network_id=table.network_id, static_routes=sorted_routes(routes),
+                created_at=table.created_at.ToJsonString())
+
+
+def routes_ok(module, routes, option='static_routes'):
+    """Check static routes as YC does; return them sorted (see sorted_routes), or None when not given."""
+    if routes is None:
+        return None
+    seen = {}
+    for i, route in enumerate(routes):
+        field = '%s[%d]' % (option, i)
+        prefix = route['destination_prefix']
+        try:
+            network = ipaddress.IPv4Network(prefix, strict=False)
+        except ValueError as exc:
+            module.fail_json(msg='%s.destination_prefix: invalid IPv4 CIDR %r: %s' % (field, prefix, exc))
+        if '/' not in prefix or str(network) != prefix:
+            module.fail_json(msg='%s.destination_prefix: write %r as %s' % (field, prefix, network))
+        if network.subnet_of(LINK_LOCAL):
+            module.fail_json(msg='%s.destination_prefix: %s is link-local; 169.254.0.0/16 is reserved for the VPC'
+                                 % (field, prefix))
+        if prefix in seen:
+            module.fail_json(msg='%s.destination_prefix: %s is also the prefix of %s[%d]; a route table has one route '
+                                 'per prefix' % (field, prefix, option, seen[prefix]))
+        seen[prefix] = i
+        hops = [key for key in ROUTE_HOPS if route.get(key)]
+        if len(hops) != 1:
+            module.fail_json(msg='%s: set exactly one of gateway_id or next_hop_address' % field)
+        if route.get('next_hop_address'):
+            try:
+                ipaddress.IPv4Address(route['next_hop_address'])
+            except ValueError:
+                module.fail_json(msg='%s.next_hop_address: %r is not an IPv4 address'
+                                     % (field, route['next_hop_address']))
+        elif prefix != DEFAULT_ROUTE:
+            module.fail_json(msg='%s.destination_prefix: a route through a gateway must be %s (got %s)'
+                                 % (field, DEFAULT_ROUTE, prefix))
+    return sorted_routes(routes)
+
+
+def route_table_labels_ok(module, labels, option='labels'):
+    for key, value in (labels or {}).items():
+        if not re.match(ROUTE_TABLE_LABEL_KEY, key):
+            module.fail_json(msg='%s: invalid key %r for a route table (lower-case letter first, then [-_0-9a-z], '
+                                 'at most 63)' % (option, key))
+        if not isinstance(value, str) or not re.match(ROUTE_TABLE_LABEL_VALUE, value):
+            module.fail_json(msg='%s: invalid value %r for %r ([-_0-9a-z], at most 63)' % (option, value, key))
