@@ -21,12 +21,12 @@ ROUTE_TABLE_LABEL_VALUE = r'^[-_0-9a-z]{0,63}$'
 
 
 def static_route_spec():
-    """The suboptions of static_routes (one next hop per route)."""
+    """The suboptions of static_routes. One next hop per route is checked by routes_ok(), not by Ansible's
+    mutually_exclusive, which counts V('') as set (a playbook's `gateway_id: "{{ x | default('') }}"`)."""
     return dict(type='list', elements='dict',
                 options=dict(destination_prefix=dict(type='str', required=True),
                              gateway_id=dict(type='str'),
-                             next_hop_address=dict(type='str')),
-                mutually_exclusive=[list(ROUTE_HOPS)], required_one_of=[list(ROUTE_HOPS)])
+                             next_hop_address=dict(type='str')))
 
 
 def gateway_to_user(gateway):

@@ -45,7 +45,8 @@ options:
         description:
           - Next hop, a NAT gateway (RV(filmopoisk.shs.yc_vpc_gateway#module:gateway.id)). Only with the
             O(static_routes[].destination_prefix) V(0.0.0.0/0).
-          - Exactly one of O(static_routes[].gateway_id) and O(static_routes[].next_hop_address).
+          - Exactly one of O(static_routes[].gateway_id) and O(static_routes[].next_hop_address) is set (V('')
+            counts as not set).
         type: str
       next_hop_address:
         description:

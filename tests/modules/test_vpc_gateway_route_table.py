@@ -96,7 +96,8 @@ def test_route_table_lifecycle(localcloud, network, gateway):
 
 
 def test_route_order_does_not_matter_and_labels_update_alone(localcloud, network, gateway):
-    routes = [dict(destination_prefix='10.200.0.0/16', next_hop_address='10.60.0.5'),
+    # '' is "not set" (what `{{ x | default('') }}` gives in a playbook)
+    routes = [dict(destination_prefix='10.200.0.0/16', next_hop_address='10.60.0.5', gateway_id=''),
               dict(destination_prefix='0.0.0.0/0', gateway_id=gateway['id'])]
     base = dict(name='eg-rt-order', network_id=network['id'], static_routes=routes)
     ok(run_module('yc_route_table', localcloud, **base))
@@ -130,8 +131,9 @@ def test_route_order_does_not_matter_and_labels_update_alone(localcloud, network
     ([dict(destination_prefix='10.0.0.0/8', next_hop_address='10.0.0.300')],
      "static_routes[0].next_hop_address: '10.0.0.300' is not an IPv4 address"),
     ([dict(destination_prefix='0.0.0.0/0', next_hop_address='10.0.0.5', gateway_id='enpgateway0000000000')],
-     'mutually exclusive: gateway_id|next_hop_address found in static_routes'),
-    ([dict(destination_prefix='0.0.0.0/0')], 'one of the following is required: gateway_id, next_hop_address'),
+     'static_routes[0]: set exactly one of gateway_id or next_hop_address'),
+    ([dict(destination_prefix='0.0.0.0/0', gateway_id='')],
+     'static_routes[0]: set exactly one of gateway_id or next_hop_address'),
     ([dict(gateway_id='enpgateway0000000000')], 'destination_prefix'),
 ])
 def test_route_table_bad_routes_fail_before_any_call(localcloud, network, routes, words):
