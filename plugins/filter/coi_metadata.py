@@ -44,9 +44,9 @@ description:
     C(runcmd) (once per instance) are lists of commands, each a shell string or an argv list of strings.
     They are concatenated in fragment order.
   - >-
-    Files are written on every boot, not only the first: when there are files or units, C(bootcmd) ends with
+    Files are written on every boot, not only the first: when there are files or units, C(bootcmd) starts with
     C(cloud-init single --name write_files --frequency always) (and C(systemctl daemon-reload) when there are
-    units). On Yandex Cloud a metadata change restarts an instance group's VM with the same instance id
+    units), so a fragment's C(bootcmd) (a C(chown), say) finds the current files. On Yandex Cloud a metadata change restarts an instance group's VM with the same instance id
     (en/compute/concepts/instance-groups/deploy/instance.md), and cloud-init runs C(write_files) once per
     instance id, so without this a changed config file would never reach a running VM. Files with
     C(defer) true are written at the first boot only.
@@ -618,10 +618,8 @@ def coi_metadata(fragments, project_name=None):
     for unit in units:
         write_files.append({'path': UNIT_DIR + unit['name'], 'owner': DEFAULT_OWNER,
                             'permissions': DEFAULT_PERMISSIONS, 'content': unit['content']})
-    if write_files:  # every boot: a restarted VM keeps its instance id (see the description)
-        bootcmd.append(_Argv(REWRITE_FILES))
-        if units:
-            bootcmd.append(_Argv(['systemctl', 'daemon-reload']))
+    if write_files:  # every boot, first, so the fragments' bootcmd sees the current files (see the description)
+        bootcmd[:0] = [_Argv(REWRITE_FILES)] + ([_Argv(['systemctl', 'daemon-reload'])] if units else [])
     if units:
         runcmd.append('systemctl daemon-reload')
         runcmd.extend('systemctl enable --now --no-block %s' % unit['name'] for unit in units if unit['enabled'])

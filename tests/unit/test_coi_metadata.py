@@ -103,7 +103,7 @@ def test_two_fragments_merge():
                      '/etc/systemd/system/shs-watchdog.timer']
     assert user_data['write_files'][0] == {'path': '/opt/bingo/config.yaml', 'owner': 'root:root',
                                            'permissions': '0640', 'content': CONFIG}
-    assert user_data['bootcmd'][1] == ['iptables', '-w', '-I', 'DOCKER-USER', '-d', '8.8.8.8', '-j', 'REJECT']
+    assert user_data['bootcmd'][3] == ['iptables', '-w', '-I', 'DOCKER-USER', '-d', '8.8.8.8', '-j', 'REJECT']
 
 
 def test_three_fragments_merge_in_fragment_order():
@@ -113,11 +113,11 @@ def test_three_fragments_merge_in_fragment_order():
     assert compose['volumes'] == {'logs': None, 'pgdata': {'driver': 'local'}}
     assert compose['x-yc-disks'] == [{'device_name': 'pgdata', 'fs_type': 'ext4', 'host_path': '/mnt/pgdata',
                                       'partition': 1}]
-    assert user_data['bootcmd'] == ['iptables -w -N DOCKER-USER || true',
+    assert user_data['bootcmd'] == [['cloud-init', 'single', '--name', 'write_files', '--frequency', 'always'],
+                                    ['systemctl', 'daemon-reload'],
+                                    'iptables -w -N DOCKER-USER || true',
                                     ['iptables', '-w', '-I', 'DOCKER-USER', '-d', '8.8.8.8', '-j', 'REJECT'],
-                                    'sysctl -w vm.swappiness=1',
-                                    ['cloud-init', 'single', '--name', 'write_files', '--frequency', 'always'],
-                                    ['systemctl', 'daemon-reload']]
+                                    'sysctl -w vm.swappiness=1']
     # Fragments' runcmd in fragment order, then the units' commands (daemon-reload once, enabled units only).
     assert user_data['runcmd'] == ['mkdir -p /opt/bongo/logs', 'echo watchdog-installed', ['echo', 'postgres'],
                                    'systemctl daemon-reload',
@@ -278,9 +278,9 @@ def test_version_leads_the_spec():
 
 def test_files_are_written_again_at_every_boot():
     # A YC metadata update restarts the VM with the same instance id: write_files (once per instance) would not
-    # run again, so the files are rewritten by bootcmd, after the fragments' own commands.
+    # run again, so the files are rewritten by bootcmd, before the fragments' own commands.
     user_data = yaml.safe_load(coi_metadata([shs_fragment()])['user-data'])
-    assert user_data['bootcmd'][-1] == ['cloud-init', 'single', '--name', 'write_files', '--frequency', 'always']
+    assert user_data['bootcmd'][0] == ['cloud-init', 'single', '--name', 'write_files', '--frequency', 'always']
     assert 'bootcmd' not in yaml.safe_load(coi_metadata([{'compose': {'services': {'a': {'image': 'x'}}}}])[
         'user-data'])
 

@@ -112,6 +112,16 @@ def _makedirs(path):
         os.chmod(directory, 0o755)
 
 
+def _new_disk(path):
+    """A secondary disk's host directory. A fresh one holds ``lost+found`` (0700), as the root of any new ext4
+    file system does (mke2fs creates it; COI mounts x-yc-disks as ext4 or xfs, en/cos/concepts/
+    coi-specifications.md): a payload that needs an empty directory (initdb) must use a subdirectory."""
+    if os.path.isdir(path):
+        return
+    _makedirs(path)
+    os.mkdir(os.path.join(path, 'lost+found'), 0o700)
+
+
 def _labels_dict(labels):
     if labels is None:
         return {}
@@ -479,20 +489,14 @@ class Node:
             args += ['-v', '%s:%s' % (host, path)]
         for device, path in sorted(probe.disks.items(), key=lambda kv: len(kv[1])):
             host = os.path.join(self.node_dir, 'disks', device)
-            _makedirs(host)
+            _new_disk(host)
             args += ['-v', '%s:%s' % (host, path)]
         args.append(self.image)
         self.id = _docker(*args).stdout.strip()
         try:
             self.plan = rewrite_spec(self.metadata.get('docker-compose'), self.project, self.id, self.node_dir,
                                      self.labels, self.shared_paths)
-            if self.plan.spec is not None:
-                compose_host_dir = os.path.join(self.node_dir, 'fs') + COMPOSE_DIR
-                _makedirs(compose_host_dir)
-                with open(os.path.join(compose_host_dir, 'docker-compose.original.yaml'), 'w') as f:
-                    f.write(self.metadata['docker-compose'])
-                with open(os.path.join(compose_host_dir, 'docker-compose.yaml'), 'w') as f:
-                    yaml.safe_dump(self.plan.spec, f, default_flow_style=False, sort_keys=False)
+            self._write_compose()
             _docker('cp', '-', '%s:/' % self.name, input=self._seed_tar(self.plan))
             self._started_at = time.monotonic()
             _docker('start', self.name)
@@ -501,6 +505,50 @@ class Node:
             self.id = None
             raise
         return self.id
+
+    def _write_compose(self):
+        if self.plan.spec is None:
+            return
+        compose_host_dir = os.path.join(self.node_dir, 'fs') + COMPOSE_DIR
+        _makedirs(compose_host_dir)
+        with open(os.path.join(compose_host_dir, 'docker-compose.original.yaml'), 'w') as f:
+            f.write(self.metadata['docker-compose'])
+        with open(os.path.join(compose_host_dir, 'docker-compose.yaml'), 'w') as f:
+            yaml.safe_dump(self.plan.spec, f, default_flow_style=False, sort_keys=False)
+
+    def reconfigure(self, metadata):
+        """Give a running node new metadata for its next boot, as a Yandex Cloud VM restarted with changed
+        metadata gets it: the same instance id (cloud-init's once-per-instance modules, write_files and runcmd,
+        do not run again; bootcmd does), the new user-data and the new docker-compose spec.
+
+        cloud-init's NoCloud source would restore its cached copy of the old user-data for an unchanged
+        instance id (DataSourceNoCloud.check_instance_id); the metadata-service sources of a cloud VM fetch
+        it again on every boot, so the cache (obj.pkl) is dropped. Returns False, changing nothing, when a
+        container cannot take the change in place: the node is not running, runs another image, or the new
+        spec needs a host path or disk the container does not mount (a container cannot gain mounts).
+        """
+        found = _docker('inspect', '-f', '{{.Id}} {{.State.Running}} {{.Config.Image}} {{json .Mounts}}',
+                        self.name, check=False)
+        if found.returncode != 0:
+            return False
+        node_id, running, image, mounts = found.stdout.strip().split(' ', 3)
+        if running != 'true' or image != self.image:
+            return False
+        compose = metadata.get('docker-compose')
+        probe = rewrite_spec(compose, self.project, '0' * 64, self.node_dir, self.labels, self.shared_paths)
+        mounted = set(m.get('Destination') for m in json.loads(mounts) or [])
+        if not set(probe.shared_paths) | set(probe.disks.values()) <= mounted:
+            return False
+        self.id = node_id
+        self.metadata = dict(metadata)
+        self.plan = rewrite_spec(compose, self.project, self.id, self.node_dir, self.labels, self.shared_paths)
+        self._write_compose()
+        stale = ['/var/lib/cloud/instance/obj.pkl']
+        if self.plan.spec is None:
+            stale += ['/etc/systemd/system/' + UNIT_NAME, '/etc/systemd/system/cloud-init.target.wants/' + UNIT_NAME]
+        self.exec(['rm', '-f'] + stale)
+        _docker('cp', '-', '%s:/' % self.name, input=self._seed_tar(self.plan))
+        return True
 
     def wait_ready(self, timeout=60, strict=True):
         """Wait until systemd is up, cloud-init is done and the compose unit is active; return seconds.
