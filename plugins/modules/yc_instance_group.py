@@ -19,8 +19,17 @@ description:
     O(instance_template) makes the group roll its instances out per O(deploy_policy).
   - Metadata values (the COI C(docker-compose) and C(user-data), which carry secrets) are never shown in
     output or diffs; a value is shown as its sha256 and size.
+  - Every Update carries the fields YC requires in it (C(instance_template), C(scale_policy), C(deploy_policy),
+    C(allocation_policy), C(service_account_id)) - the options given, the group's own values for the rest; the
+    field mask still names only what changed, so nothing else is applied.
   - With O(wait_for_instances) the module waits until every instance is C(RUNNING_ACTUAL) (started, past its
     startup duration and healthy) and returns them with their FQDNs and addresses.
+  - "How a template change reaches the instances is YC's: a change of C(metadata) (the COI C(docker-compose),
+    C(user-data)), C(platform_id), resources or the boot disk B(restarts) an instance (stop, start: the same
+    instance id and disks), network interfaces, secondary disks or C(preemptible) re-create it (a new instance and
+    disks). On a restart cloud-init's once-per-instance steps (C(write_files), C(runcmd), users) do not run again
+    with the new C(user-data); only per-boot ones (C(bootcmd)) run, and COI starts the new C(docker-compose). Set
+    O(deploy_policy.minimal_action=recreate) to have every template change re-create the instances."
 options:
   name:
     description: Group name.
@@ -267,6 +276,20 @@ options:
         type: str
         choices: [proactive, opportunistic]
         default: proactive
+      minimal_action:
+        description:
+          - The least an update does to an instance whose template changed (YC's C(DeployPolicy.minimal_action)).
+            YC's rules may need more (e.g. a new network interface always re-creates); this only raises the floor.
+          - V(live_update) (YC's default; a group with none set reads as it) updates without stopping where the
+            change allows; V(restart) stops and starts the instance (same instance id and disks); V(recreate)
+            deletes it and creates a new one (new instance id, new boot disk, so cloud-init runs from scratch).
+          - A C(metadata) change restarts an instance even with V(live_update) (YC's update rules), so
+            cloud-init's once-per-instance steps do not re-run; use V(recreate) when a changed C(user-data) must
+            be applied in full.
+          - Not in Terraform's C(yandex_compute_instance_group).
+        type: str
+        choices: [live_update, restart, recreate]
+        default: live_update
   health_checks:
     description: Health checks of instances (auto-healing recreates an instance that fails them).
     type: list
@@ -309,6 +332,24 @@ options:
             description: Port.
             type: int
             required: true
+  auto_healing_policy:
+    description:
+      - What YC does to an instance that fails its health checks or stops (YC's C(AutoHealingPolicy)). Not in
+        Terraform's C(yandex_compute_instance_group).
+      - Left out, the group's policy is not managed (an existing group keeps its own; a new one gets YC's default).
+    type: dict
+    suboptions:
+      auto_healing_action:
+        description:
+          - V(restart) (YC's default; a group with no policy set reads as it) stops and starts the instance (same
+            instance id, so cloud-init's once-per-instance steps do not re-run); V(recreate) deletes it and deploys a
+            new one (new instance id and disks); V(none) leaves it as it is, for manual recovery or diagnostics.
+          - A group without a policy reads as V(restart), the documented default; YC then restarts or replaces
+            instances as O(deploy_policy) allows (C(max_unavailable) restarts in place, C(max_expansion) creates a
+            replacement first).
+        type: str
+        choices: [restart, recreate, none]
+        default: restart
   max_checking_health_duration:
     description: Seconds an instance may stay unhealthy after start before it is recreated (0 = the API default).
     type: int
@@ -371,7 +412,9 @@ EXAMPLES = r'''
       service_account_id: "{{ vm_sa.service_account.id }}"
     scale_policy: {fixed_scale: {size: 2}}
     allocation_policy: {zones: [ru-central1-a]}
-    deploy_policy: {max_unavailable: 1, max_expansion: 0, startup_duration: 30}
+    # recreate: a changed user-data is applied by a fresh cloud-init run (a restart would keep the instance id)
+    deploy_policy: {max_unavailable: 1, max_expansion: 0, startup_duration: 30, minimal_action: recreate}
+    auto_healing_policy: {auto_healing_action: restart}
     health_checks:
       - {interval: 3, timeout: 2, healthy_threshold: 2, unhealthy_threshold: 3, http_options: {port: 80, path: /ping}}
   register: app_group
@@ -410,6 +453,8 @@ import time
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
     YCModule, Resource, field_mask, labels_ok, name_ok, zone_ok)
+from ansible_collections.filmopoisk.shs.plugins.module_utils.instance_group_policies import (
+    auto_healing_policy_from_user, auto_healing_policy_to_user, deploy_policy_from_user, deploy_policy_to_user)
 
 try:
     from google.protobuf.duration_pb2 import Duration
@@ -425,8 +470,12 @@ MASK_PATHS = dict(description='description', labels='labels', variables='variabl
                   instance_template='instance_template', scale_policy='scale_policy',
                   allocation_policy='allocation_policy', deploy_policy='deploy_policy',
                   health_checks='health_checks_spec', max_checking_health_duration='health_checks_spec',
-                  load_balancer='load_balancer_spec')
+                  load_balancer='load_balancer_spec', auto_healing_policy='auto_healing_policy')
 CREATE_REQUIRED = ('service_account_id', 'instance_template', 'scale_policy', 'allocation_policy', 'deploy_policy')
+# UpdateInstanceGroupRequest fields YC requires in every Update whatever the mask names (`(required) = true` in
+# instance_group_service.proto; en/compute/instancegroup/api-ref/grpc/InstanceGroup/update.md). Terraform sends
+# them too. Option name = field name for all five.
+UPDATE_REQUIRED = ('instance_template', 'scale_policy', 'deploy_policy', 'allocation_policy', 'service_account_id')
 
 
 def seconds(duration):
@@ -490,7 +539,6 @@ def scale_to_user(policy):
 
 def group_to_user(group):
     """The module's option shape of an InstanceGroup or a CreateInstanceGroupRequest (same field names)."""
-    deploy = group.deploy_policy
     checks = []
     for check in group.health_checks_spec.health_check_specs:
         entry = dict(interval=seconds(check.interval), timeout=seconds(check.timeout),
@@ -507,10 +555,8 @@ def group_to_user(group):
         instance_template=template_to_user(group.instance_template),
         scale_policy=scale_to_user(group.scale_policy),
         allocation_policy=dict(zones=[zone.zone_id for zone in group.allocation_policy.zones]),
-        deploy_policy=dict(max_unavailable=deploy.max_unavailable, max_expansion=deploy.max_expansion,
-                           max_creating=deploy.max_creating, max_deleting=deploy.max_deleting,
-                           startup_duration=seconds(deploy.startup_duration),
-                           strategy=ig_pb2.DeployPolicy.Strategy.Name(deploy.strategy or 1).lower()),
+        deploy_policy=deploy_policy_to_user(group.deploy_policy),
+        auto_healing_policy=auto_healing_policy_to_user(group),
         health_checks=checks,
         max_checking_health_duration=seconds(group.health_checks_spec.max_checking_health_duration),
         load_balancer=None)
@@ -582,13 +628,10 @@ def request_from_options(module):
     if params['allocation_policy']:
         for zone in params['allocation_policy']['zones']:
             request.allocation_policy.zones.add(zone_id=zone)
-    deploy = params['deploy_policy']
-    if deploy:
-        request.deploy_policy.CopyFrom(ig_pb2.DeployPolicy(
-            max_unavailable=deploy['max_unavailable'], max_expansion=deploy['max_expansion'],
-            max_creating=deploy['max_creating'], max_deleting=deploy['max_deleting'],
-            startup_duration=duration(deploy['startup_duration']),
-            strategy=ig_pb2.DeployPolicy.Strategy.Value(deploy['strategy'].upper())))
+    if params['deploy_policy']:
+        request.deploy_policy.CopyFrom(deploy_policy_from_user(params['deploy_policy'], duration))
+    if params['auto_healing_policy']:  # left out: not sent (a new group gets YC's default)
+        request.auto_healing_policy.CopyFrom(auto_healing_policy_from_user(params['auto_healing_policy']))
     for check in params['health_checks']:
         spec = request.health_checks_spec.health_check_specs.add(
             interval=duration(check['interval']), timeout=duration(check['timeout']),
@@ -647,6 +690,18 @@ def validate(module):
                 module.fail_json(msg='%s.%s must be 0 or more' % (option, key))
 
 
+def copy_field(source, target, name):
+    value = getattr(source, name)
+    if hasattr(value, 'CopyFrom'):
+        getattr(target, name).CopyFrom(value)
+    elif hasattr(value, 'extend'):
+        getattr(target, name).extend(value)
+    elif hasattr(value, 'update'):
+        getattr(target, name).update(value)
+    else:
+        setattr(target, name, value)
+
+
 class InstanceGroup(Resource):
     kind = 'instance_group'
     list_field = 'instance_groups'
@@ -693,18 +748,15 @@ class InstanceGroup(Resource):
         return self.request
 
     def update_request(self, group, after, paths):
+        """The changed fields from the options, named in the mask; plus the fields YC requires in every Update:
+        the options where given, else the group's own (FULL view, so the template keeps its metadata)."""
         mask = sorted(set(MASK_PATHS[path] for path in paths))
         request = svc.UpdateInstanceGroupRequest(instance_group_id=group.id, update_mask=field_mask(mask))
         for path in mask:
-            source = getattr(self.request, path)
-            if hasattr(source, 'CopyFrom'):
-                getattr(request, path).CopyFrom(source)
-            elif hasattr(source, 'extend'):
-                getattr(request, path).extend(source)
-            elif hasattr(source, 'update'):
-                getattr(request, path).update(source)
-            else:
-                setattr(request, path, source)
+            copy_field(self.request, request, path)
+        for path in UPDATE_REQUIRED:
+            if path not in mask:
+                copy_field(self.request if self.params.get(path) is not None else group, request, path)
         return request
 
     def delete_request(self, group):
@@ -810,7 +862,11 @@ def main():
                 max_unavailable=dict(type='int', default=1), max_expansion=dict(type='int', default=0),
                 max_creating=dict(type='int', default=0), max_deleting=dict(type='int', default=0),
                 startup_duration=dict(type='int', default=0),
-                strategy=dict(type='str', default='proactive', choices=['proactive', 'opportunistic']))),
+                strategy=dict(type='str', default='proactive', choices=['proactive', 'opportunistic']),
+                minimal_action=dict(type='str', default='live_update',
+                                    choices=['live_update', 'restart', 'recreate']))),
+            auto_healing_policy=dict(type='dict', options=dict(
+                auto_healing_action=dict(type='str', default='restart', choices=['restart', 'recreate', 'none']))),
             health_checks=dict(type='list', elements='dict', default=[], options=dict(
                 interval=dict(type='int', default=2), timeout=dict(type='int', default=1),
                 healthy_threshold=dict(type='int', default=2), unhealthy_threshold=dict(type='int', default=2),

@@ -72,6 +72,19 @@ instance_groups:
     running_actual_count: {description: Instances running the current template., type: int}
     running_outdated_count: {description: Instances running an older template., type: int}
     processing_count: {description: Instances being created, checked, updated or deleted., type: int}
+    deploy_policy:
+      description:
+        - The deploy policy, in M(filmopoisk.shs.yc_instance_group)'s option shape (durations in seconds).
+        - C(minimal_action) is the least an update does to an instance (V(live_update), V(restart), V(recreate));
+          none set reads as V(live_update), YC's default.
+      type: dict
+      sample: {max_unavailable: 1, max_expansion: 0, max_creating: 0, max_deleting: 0, startup_duration: 30,
+               strategy: proactive, minimal_action: live_update}
+    auto_healing_policy:
+      description: What YC does to an unhealthy instance (V(restart), V(recreate), V(none)); none set reads as
+        V(restart), YC's default.
+      type: dict
+      sample: {auto_healing_action: restart}
     instances:
       description: The instances (when O(instances)), by name.
       type: list
@@ -81,6 +94,8 @@ instance_groups:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule, name_ok
+from ansible_collections.filmopoisk.shs.plugins.module_utils.instance_group_policies import (
+    auto_healing_policy_to_user, deploy_policy_to_user)
 
 try:
     from yandex.cloud.compute.v1.instancegroup import instance_group_pb2 as ig_pb2, instance_group_service_pb2 as svc
@@ -104,7 +119,8 @@ def group_to_user(group):
                 service_account_id=group.service_account_id, deletion_protection=group.deletion_protection,
                 created_at=group.created_at.ToJsonString(), target_size=state.target_size,
                 running_actual_count=state.running_actual_count, running_outdated_count=state.running_outdated_count,
-                processing_count=state.processing_count)
+                processing_count=state.processing_count, deploy_policy=deploy_policy_to_user(group.deploy_policy),
+                auto_healing_policy=auto_healing_policy_to_user(group))
 
 
 def main():

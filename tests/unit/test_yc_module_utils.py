@@ -72,7 +72,8 @@ def options(**overrides):
         scale_policy=dict(fixed_scale=dict(size=2), auto_scale=None),
         allocation_policy=dict(zones=['ru-central1-a']),
         deploy_policy=dict(max_unavailable=1, max_expansion=0, max_creating=0, max_deleting=0, startup_duration=30,
-                           strategy='proactive'),
+                           strategy='proactive', minimal_action='live_update'),
+        auto_healing_policy=None,
         health_checks=[dict(interval=3, timeout=2, healthy_threshold=2, unhealthy_threshold=3,
                             http_options=dict(port=80, path='/ping'), tcp_options=None)],
         max_checking_health_duration=600, load_balancer=None)

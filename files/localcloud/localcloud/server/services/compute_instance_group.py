@@ -407,6 +407,13 @@ class InstanceGroupService(instance_group_service_pb2_grpc.InstanceGroupServiceS
                                            'Create instance group')
 
     def Update(self, request, context):
+        # Required in every Update whatever the mask names: `(required) = true` on these fields of
+        # UpdateInstanceGroupRequest (yandex/cloud/compute/v1/instancegroup/instance_group_service.proto) and
+        # "Required field" in en/compute/instancegroup/api-ref/grpc/InstanceGroup/update.md (which omits it for
+        # service_account_id; the proto marks it). Checked before anything else, as YC's request validation is.
+        for field in ('instance_template', 'scale_policy', 'deploy_policy', 'allocation_policy', 'service_account_id'):
+            if not (request.HasField(field) if field != 'service_account_id' else request.service_account_id):
+                raise invalid(field, 'this field is required')
         current = self.cloud.get(InstanceGroup, request.instance_group_id, KIND)
         if self.engine.group_state(current.id)[0] == InstanceGroup.DELETING:
             raise failed_precondition('Instance group %s is being deleted' % current.id)
