@@ -31,8 +31,11 @@ options:
     type: raw
   endpoint:
     description:
-      - The API endpoint (C(host:port)) used for endpoint discovery and IAM.
-      - Falls back to E(YC_ENDPOINT), then to C(api.cloud.yandex.net:443).
+      - The API endpoint (C(host) for port 443, else C(host:port)) used for endpoint discovery and IAM.
+      - Falls back to E(YC_ENDPOINT), then to C(api.cloud.yandex.net).
+      - A C(:443) is dropped before the SDK gets it (gRPC's default port, so the same connection), because the SDK
+        builds a service account key's JWT audience from this string and YC accepts only
+        C(https://iam.api.cloud.yandex.net/iam/v1/tokens).
     type: str
   root_certificates:
     description:

@@ -39,7 +39,9 @@ try:
 except ImportError:  # reported by YCModule with the package to install
     YC_IMPORT_ERROR = traceback.format_exc()
 
-DEFAULT_ENDPOINT = 'api.cloud.yandex.net:443'
+# No port: the SDK signs a service account's JWT for aud https://iam.<endpoint>/iam/v1/tokens, and YC documents
+# exactly https://iam.api.cloud.yandex.net/iam/v1/tokens (en/iam/operations/iam-token/create-for-sa.md).
+DEFAULT_ENDPOINT = 'api.cloud.yandex.net'
 USER_AGENT = 'filmopoisk.shs-ansible'
 # A single call's own deadline: a hung connection must not eat the whole retry budget.
 CALL_TIMEOUT = 30
@@ -86,7 +88,7 @@ class YCClient(object):
         for option in ('api_retry_timeout', 'wait_timeout'):
             if self.params[option] is None or self.params[option] < 0:
                 raise YCError('%s must be 0 or more, got %s' % (option, self.params[option]))
-        self.endpoint = self.params.get('endpoint') or DEFAULT_ENDPOINT
+        self.endpoint = sdk_endpoint(self.params.get('endpoint') or DEFAULT_ENDPOINT)
         self.credentials = resolve_credentials(self.params, environ)
         self.root_certificates = read_root_certificates(self.params.get('root_certificates'))
         self._sdk = None
@@ -181,6 +183,14 @@ class YCClient(object):
         if operation.HasField('response'):
             operation.response.Unpack(response)
         return response
+
+
+def sdk_endpoint(endpoint):
+    """The endpoint as the SDK gets it: 'host:443' -> 'host'. gRPC connects to 443 when no port is given (the same
+    connection), and the SDK builds a JWT's aud from the endpoint string, so 'api.cloud.yandex.net:443' would
+    sign for https://iam.api.cloud.yandex.net:443/iam/v1/tokens, which is not the audience YC documents."""
+    host, sep, port = endpoint.rpartition(':')
+    return host if sep and host and port == '443' else endpoint
 
 
 def grpc_error(exc, action, attempts=1):

@@ -47,9 +47,17 @@ class Auth:
 
     # -- service-account JWT ------------------------------------------------------------------------
     def audiences(self):
-        port = self.cloud.endpoint.rpartition(':')[2]
-        hosts = {'api.cloud.yandex.net', self.cloud.endpoint, '127.0.0.1:' + port, 'localhost:' + port}
-        return sorted('https://iam.%s%s' % (host, TOKEN_URL_PATH) for host in hosts)
+        """The one audience YC documents, adapted to this server: `aud` is "the link by which an IAM token will be
+        requested: https://iam.api.cloud.yandex.net/iam/v1/tokens" (en/iam/operations/iam-token/create-for-sa.md),
+        which is `https://iam.<API endpoint>/iam/v1/tokens` - what the SDK builds from the endpoint it is given.
+        Here the API endpoint is this server's address under a name its certificate holds (127.0.0.1, localhost)
+        with the port it listens on, written as a URL writes an authority: without the port when it is https's
+        default 443, as in YC's one documented value. So a `:443` spelling is refused (not the documented URL), and
+        so are YC's own audience (a JWT made for the real IAM) and other ports."""
+        host, _, port = self.cloud.endpoint.rpartition(':')
+        authority = '' if port == '443' else ':' + port
+        hosts = sorted({host, '127.0.0.1', 'localhost'})
+        return ['https://iam.%s%s%s' % (name, authority, TOKEN_URL_PATH) for name in hosts]
 
     def subject_for_jwt(self, token):
         try:
@@ -65,7 +73,8 @@ class Auth:
             claims = jwt.decode(token, key.public_key, algorithms=['PS256'], audience=self.audiences(),
                                 leeway=CLOCK_SKEW, options={'require': ['iss', 'aud', 'iat', 'exp']})
         except jwt.InvalidAudienceError:
-            raise unauthenticated('JWT aud must be one of %s' % ', '.join(self.audiences()))
+            raise unauthenticated('JWT aud must be one of %s (the IAM token URL of this endpoint), not %r' % (
+                ', '.join(self.audiences()), jwt.decode(token, options={'verify_signature': False}).get('aud')))
         except jwt.PyJWTError as exc:
             raise unauthenticated('JWT validation failed: %s' % exc)
         if claims['iss'] != key.service_account_id:
