@@ -207,8 +207,11 @@ def cloud(localcloud):
     rule = sg_svc.SecurityGroupRuleSpec(direction=security_group_pb2.SecurityGroupRule.INGRESS, protocol_name='TCP',
                                         ports={'from_port': 80, 'to_port': 80},
                                         cidr_blocks={'v4_cidr_blocks': ['0.0.0.0/0']})
+    # localcloud enforces the group in the nodes: without an egress rule a node could not reach the other one
+    egress = sg_svc.SecurityGroupRuleSpec(direction=security_group_pb2.SecurityGroupRule.EGRESS, protocol_name='ANY',
+                                          cidr_blocks={'v4_cidr_blocks': ['0.0.0.0/0']})
     sg = run(sdk, sdk.client(SecurityGroupServiceStub).Create(sg_svc.CreateSecurityGroupRequest(
-        folder_id=localcloud.folder_id, name=unique('web'), network_id=network.id, rule_specs=[rule])),
+        folder_id=localcloud.folder_id, name=unique('web'), network_id=network.id, rule_specs=[rule, egress])),
         security_group_pb2.SecurityGroup).response
     account = run(sdk, sdk.client(ServiceAccountServiceStub).Create(sa_svc.CreateServiceAccountRequest(
         folder_id=localcloud.folder_id, name=unique('ig-sa'))), service_account_pb2.ServiceAccount).response

@@ -16,7 +16,8 @@ What an instance gets (as on Yandex Cloud): name and hostname from the templates
 FQDN ``<hostname>.ru-central1.internal`` (``<id>.auto.internal`` without a hostname template) as a network alias;
 an address from its subnet's CIDR on one docker network per subnet; metadata with the placeholders substituted;
 x-yc-disks devices from the secondary disks. NAT: a loopback "public" address 127.0.1.N with the TCP ports its
-security groups let in published on it.
+security groups let in published on it. Security groups are enforced in each node (localcloud.firewall, with the
+groups' current rules from ``Engine(security_groups=...)``).
 
 Statuses: CREATING_INSTANCE -> STARTING_INSTANCE -> AWAITING_STARTUP_DURATION -> CHECKING_HEALTH ->
 RUNNING_ACTUAL (RUNNING_OUTDATED once the template changed) -> DELETING_INSTANCE. Health checks (HTTP 200 /
@@ -46,7 +47,7 @@ import yaml
 from google.protobuf import timestamp_pb2
 from yandex.cloud.compute.v1.instancegroup import instance_group_pb2 as ig_pb2
 
-from localcloud import coinode
+from localcloud import coinode, firewall
 from localcloud.coinode import Node, NodeError
 
 log = logging.getLogger('localcloud.instancegroups')
@@ -269,10 +270,14 @@ class _Group:
 class Engine:
     """The instance groups of one localcloud: desired specs in, COI nodes out. Thread-safe."""
 
-    def __init__(self, state_dir, labels=None, workers=8, node_files=None):
+    def __init__(self, state_dir, labels=None, workers=8, node_files=None, security_groups=None):
         self.state_dir = os.path.abspath(state_dir)
         # node_files(group spec) -> [(path, text, mode)] written into each new node (e.g. a registry login).
         self.node_files = node_files
+        # security_groups(ids) -> {id: vpc SecurityGroup or None}: the groups' current rules, enforced in the
+        # nodes (localcloud.firewall); None: no enforcement (an engine without an API).
+        self._firewall = firewall.Enforcer(security_groups, _firewall_execute, _started_at) \
+            if security_groups else None
         self.nodes_dir = os.path.join(self.state_dir, NODES_DIR)
         self.state_path = os.path.join(self.state_dir, STATE_FILE)
         self.labels = dict(labels or {})
@@ -334,6 +339,8 @@ class Engine:
             self._thread.join(timeout)
         self._actions.shutdown(wait=False, cancel_futures=True)
         self._checks.shutdown(wait=False, cancel_futures=True)
+        if self._firewall:
+            self._firewall.stop()
 
     def apply(self, group, env):
         """Create or update a group (a copy of the message is kept)."""
@@ -435,6 +442,7 @@ class Engine:
                     self._orphans()
             except Exception:  # keep the loop alive; the next tick tries again
                 log.exception('instance group reconcile failed')
+            self._sync_firewall()
             self._stop.wait(TICK)
 
     def _set(self, record, status, message=None):
@@ -664,6 +672,7 @@ class Engine:
             'mac_address': 'd0:0d:' + ':'.join(re.findall('..', hashlib.sha256(instance_id.encode()).hexdigest()[:8])),
         }
         record['address'] = self._allocate_address(group, record, nic)
+        record['security_group_ids'] = list(nic.security_group_ids) if nic else []  # the interface's, kept
         if nic is not None and nic.primary_v4_address_spec.HasField('one_to_one_nat_spec'):
             record['nat_ports'] = list(group.env['nat_ports'])
             record['nat_address'] = self._allocate_nat(record['nat_ports'])
@@ -753,10 +762,33 @@ class Engine:
             self._failed(record, group, exc)
 
     def _wait_booted(self, record, node):
+        if self._firewall:  # a (re)started node has a new netns: its security group rules go in again
+            self._firewall.forget(record['id'])
         node.wait_ready(BOOT_TIMEOUT, strict=False)
         with self._lock:
             record['ready_at'] = time.time()
             self._set(record, S.AWAITING_STARTUP_DURATION, node.boot_problem or '')
+
+    # -- security groups (localcloud.firewall; the callback reads the API, never under self._lock) ---------
+    def _sync_firewall(self):
+        if not self._firewall:
+            return
+        try:
+            with self._lock:
+                instances = [self._firewall_instance(r) for r in self._instances.values()
+                             if r['status'] != S.DELETING_INSTANCE]
+            self._firewall.sync(instances)
+        except Exception:
+            log.exception('security groups: sync failed')
+
+    def _firewall_instance(self, record):
+        group = self._groups.get(record['group_id'])
+        nics = group.spec.instance_template.network_interface_specs if group else []
+        sgs = record.get('security_group_ids', list(nics[0].security_group_ids) if nics else [])
+        subnet = group.env['subnets'].get(record['subnet_id'], {}) if group else {}
+        return {'id': record['id'], 'container': record['container'], 'address': record['address'],
+                'security_group_ids': list(sgs), 'subnet_cidr': subnet.get('cidr', ''),
+                'enforce': record['status'] != S.CREATING_INSTANCE}
 
     def _failed(self, record, group, exc):
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -806,6 +838,22 @@ class Engine:
                 self._restart(record)
         except Exception as exc:
             self._failed(record, group, exc)
+
+
+def _firewall_execute(container, text):
+    coinode._docker('exec', '-i', container, 'sh', '-c', firewall.APPLY_SCRIPT, input=text, timeout=30)
+
+
+def _started_at(containers):
+    """{container: start time} of the running ones, in one docker inspect."""
+    found = coinode._docker('inspect', '-f', '{{.Name}} {{.State.Running}} {{.State.StartedAt}}', *containers,
+                            check=False, timeout=30)
+    started = {}
+    for line in found.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == 'true':
+            started[parts[0].lstrip('/')] = parts[2]
+    return started
 
 
 __all__ = ['Engine', 'TemplateError', 'check_template', 'render', 'placeholder_values', 'template_hash',

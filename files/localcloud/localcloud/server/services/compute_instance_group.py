@@ -281,13 +281,20 @@ def node_files(cloud, spec):
     return [('/root/.docker/config.json', json.dumps(config, indent=2) + '\n', 0o600)] if config else []
 
 
+def security_groups(cloud, ids):
+    """The security groups' current rules, for the engine to enforce in the nodes (localcloud.firewall); it polls
+    this every second, so Update/UpdateRules/UpdateRule apply to running instances without telling it."""
+    return dict((sg_id, cloud.store.get(security_group_pb2.SecurityGroup, sg_id)) for sg_id in ids)
+
+
 def engine(cloud):
     """The server's instance group engine: started once, synced with the stored groups, stopped with the server."""
     found = getattr(cloud, 'instance_groups', None)
     if found is not None:
         return found
     found = cloud.instance_groups = instancegroups.Engine(cloud.state_dir,
-                                                          node_files=lambda spec: node_files(cloud, spec))
+                                                          node_files=lambda spec: node_files(cloud, spec),
+                                                          security_groups=lambda ids: security_groups(cloud, ids))
     found.load()
     stored = dict((g.id, g) for g in cloud.store.list(InstanceGroup))
     for group_id in found.group_ids():
