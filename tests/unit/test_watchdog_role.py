@@ -98,7 +98,7 @@ def test_default_fragment(default_render):
     [unit] = payload['systemd_units']
     assert unit['name'] == 'shs-watchdog.service' and unit['enabled'] is True
     lines = unit['content'].splitlines()
-    for expected in ('Restart=always', 'RestartSec=1', 'After=docker.service', 'Wants=docker.service',
+    for expected in ('Restart=always', 'RestartSec=1', 'After=docker.service cloud-init.service', 'Wants=docker.service',
                      'WantedBy=multi-user.target', 'StartLimitIntervalSec=0',
                      'ExecStart=/usr/bin/python3 -u /usr/local/lib/filmopoisk/shs-watchdog.py',
                      'EnvironmentFile=-/etc/default/shs-watchdog'):
