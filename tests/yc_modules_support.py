@@ -58,6 +58,8 @@ def instance_group_base(localcloud, prefix):
     subnet = ok(run_module('yc_subnet', localcloud, name='%s-sub-%s' % (prefix, suffix), network_id=network['id'],
                            zone_id='ru-central1-a', v4_cidr_blocks=[random_cidr()]))['subnet']
     account = ok(run_module('yc_service_account', localcloud, name='%s-sa-%s' % (prefix, suffix)))['service_account']
+    from iam_support import INSTANCE_GROUP_ROLES, grant
+    grant(localcloud, account['id'], *INSTANCE_GROUP_ROLES)  # what YC checks for the group's VMs
     image = ok(run_module('yc_image_info', localcloud, family='container-optimized-image',
                           folder_id='standard-images'))['image']
     return dict(network=network, subnet=subnet, account=account, image=image, suffix=suffix, prefix=prefix)

@@ -31,6 +31,7 @@ from yandex.cloud.vpc.v1.security_group_service_pb2_grpc import SecurityGroupSer
 from yandex.cloud.vpc.v1.subnet_service_pb2_grpc import SubnetServiceStub
 
 from helpers import rpc_error, run, unique
+from iam_support import INSTANCE_GROUP_ROLES, grant
 from instance_group_support import leftovers, ping_metadata, random_cidr, remove_nodes, subnet_networks
 from support import docker, free_port, wait_for
 from test_vpc import make_network, make_subnet
@@ -215,6 +216,7 @@ def cloud(localcloud):
         security_group_pb2.SecurityGroup).response
     account = run(sdk, sdk.client(ServiceAccountServiceStub).Create(sa_svc.CreateServiceAccountRequest(
         folder_id=localcloud.folder_id, name=unique('ig-sa'))), service_account_pb2.ServiceAccount).response
+    grant(localcloud, account.id, *INSTANCE_GROUP_ROLES)  # the roles YC checks for the group's VMs
     image = sdk.client(ImageServiceStub).GetLatestByFamily(image_svc.GetImageLatestByFamilyRequest(
         folder_id='standard-images', family='container-optimized-image'))
     yield dict(sdk=sdk, network=network, subnet=subnet, other_zone=other_zone, sg=sg, account=account, image=image,

@@ -26,6 +26,7 @@ from yandex.cloud.iam.v1.service_account_pb2 import ServiceAccount
 from yandex.cloud.iam.v1.service_account_service_pb2_grpc import ServiceAccountServiceStub
 
 from helpers import rpc_error, run, unique
+from iam_support import grant
 from localcloud_fixture import PACKAGE_ROOT
 from support import wait_for
 from registry_support import DockerCLI, iam_token, make_context, registry_host, remove_local_images
@@ -284,6 +285,7 @@ def test_coi_node_pulls_with_its_service_account(localcloud, host, pushed, tmp_p
     op = sdk.client(ServiceAccountServiceStub).Create(sas.CreateServiceAccountRequest(
         folder_id=localcloud.folder_id, name=unique('puller')))
     sa = run(sdk, op, ServiceAccount).response
+    grant(localcloud, sa.id, 'container-registry.images.puller')  # a VM's account needs it to pull
     # What node_docker_config() returns, made from outside the server process: the account's IAM token.
     token = sdk.client(IamTokenServiceStub).CreateForServiceAccount(
         its.CreateIamTokenForServiceAccountRequest(service_account_id=sa.id),

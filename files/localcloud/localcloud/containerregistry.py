@@ -9,8 +9,10 @@ loopback with token auth the way cr.yandex does it, and an HTTP client of its AP
 
 Clients log in like on cr.yandex: `docker login HOST -u iam -p <IAM token>` (or `-u oauth -p <OAuth token>`).
 The registry answers 401 with `WWW-Authenticate: Bearer realm=http://127.0.0.1:AUTH/token`; the token server
-checks the credentials with `authenticate(username, password) -> subject | None` and grants pull/push/delete
-on repositories `<registry id>/...` of registries for which `registry_exists(id)` is true; it signs a
+checks the credentials with `authenticate(username, password) -> login | None` (a subject id, or a dict with
+its `id`) and grants pull/push/delete on repositories `<registry id>/...` of registries for which
+`registry_exists(id)` is true, narrowed by `authorize(login, registry id, actions) -> actions` when given (roles;
+it raises Refused for a request that must fail as a whole, e.g. a VM without egress); it signs a
 registry JWT (ES256) with a key whose certificate the registry's config trusts (`rootcertbundle`).
 Anonymous requests get 401: nothing is public.
 
@@ -65,6 +67,10 @@ class RegistryError(Exception):
     """The registry process or its API failed; the message says how."""
 
 
+class Refused(Exception):
+    """authorize() refuses the whole token request (the client sees the message)."""
+
+
 def libtrust_kid(public_key):
     """The key id distribution expects in a token's `kid`: libtrust's fingerprint of the DER public key."""
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -113,12 +119,13 @@ def parse_scope(scope):
 
 
 class Plane:
-    def __init__(self, state_dir, authenticate, registry_exists, binary=BINARY):
+    def __init__(self, state_dir, authenticate, registry_exists, binary=BINARY, authorize=None):
         self.dir = os.path.join(os.path.abspath(state_dir), DIR)
         self.storage = os.path.join(self.dir, 'storage')
         self.config_path = os.path.join(self.dir, 'config.yml')
         self.authenticate = authenticate
         self.registry_exists = registry_exists
+        self.authorize = authorize
         self.binary = binary
         self.process = None
         self._httpd = None
@@ -287,8 +294,9 @@ class Plane:
                   'access': access}
         return jwt.encode(claims, self._key, algorithm='ES256', headers={'kid': self._kid, 'typ': 'JWT'})
 
-    def grant(self, scopes):
-        """What a logged-in subject gets: pull/push/delete in repositories of existing registries only."""
+    def grant(self, scopes, login=None):
+        """What a logged-in subject gets: pull/push/delete in repositories of existing registries only (and only
+        what authorize() lets `login` do there)."""
         access = []
         for scope in scopes:
             parsed = parse_scope(scope)
@@ -299,7 +307,10 @@ class Plane:
             if '/' not in name or not self.registry_exists(registry_id):
                 access.append({'type': 'repository', 'name': name, 'actions': []})
                 continue
-            access.append({'type': 'repository', 'name': name, 'actions': [a for a in actions if a in ACTIONS]})
+            actions = [a for a in actions if a in ACTIONS]
+            if self.authorize is not None:
+                actions = self.authorize(login, registry_id, actions)
+            access.append({'type': 'repository', 'name': name, 'actions': actions})
         return access
 
     # -- the registry's HTTP API (as localcloud itself) --------------------------------------------------
@@ -415,10 +426,14 @@ class _TokenHandler(http.server.BaseHTTPRequestHandler):
             return self._unauthorized('malformed Basic credentials')
         if username not in USERNAMES:
             return self._unauthorized('unknown username %r: use iam (IAM token) or oauth (OAuth token)' % username)
-        subject = self.plane.authenticate(username, password)
-        if subject is None:
+        login = self.plane.authenticate(username, password)
+        if login is None:
             return self._unauthorized('the %s token is invalid or expired' % ('IAM' if username == 'iam' else 'OAuth'))
-        token = self.plane.sign(subject, self.plane.grant(query.get('scope') or []))
+        try:
+            access = self.plane.grant(query.get('scope') or [], login)
+        except Refused as exc:
+            return self._reply(403, {'errors': [{'code': 'DENIED', 'message': str(exc)}]})
+        token = self.plane.sign(login['id'] if isinstance(login, dict) else login, access)
         now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
         return self._reply(200, {'token': token, 'access_token': token, 'expires_in': TOKEN_TTL, 'issued_at': now})
 

@@ -65,6 +65,7 @@ FIRST_HOST = 3
 BOOT_TIMEOUT = 180
 TICK = 0.25
 RETRY_MIN, RETRY_MAX = 3.0, 60.0
+ADMIT_RETRY = 3.0      # an instance refused for missing roles is admitted again this often
 LABEL = 'org.filmopoisk.localcloud'
 GROUP_LABEL = LABEL + '.instance-group'
 INSTANCE_LABEL = LABEL + '.instance'
@@ -270,10 +271,15 @@ class _Group:
 class Engine:
     """The instance groups of one localcloud: desired specs in, COI nodes out. Thread-safe."""
 
-    def __init__(self, state_dir, labels=None, workers=8, node_files=None, security_groups=None):
+    def __init__(self, state_dir, labels=None, workers=8, node_files=None, admit=None, security_groups=None):
         self.state_dir = os.path.abspath(state_dir)
-        # node_files(group spec) -> [(path, text, mode)] written into each new node (e.g. a registry login).
+        # node_files(group spec, instance record) -> [(path, text, mode)] written into each new node (e.g. a
+        # registry login bound to the instance).
         self.node_files = node_files
+        # IAM: admit(group spec, instance record) -> None, or why the group's service account may not create this
+        # instance (the instance waits in CREATING_INSTANCE with that message and is tried again; see _refuse).
+        self.admit = admit
+        self._refused = {}     # managed id -> (monotonic time of the next try, metadata)
         # security_groups(ids) -> {id: vpc SecurityGroup or None}: the groups' current rules, enforced in the
         # nodes (localcloud.firewall); None: no enforcement (an engine without an API).
         self._firewall = firewall.Enforcer(security_groups, _firewall_execute, _started_at) \
@@ -437,6 +443,7 @@ class Engine:
             try:
                 with self._lock:
                     self._adopt()
+                    self._admit_again()
                     for group_id in list(self._groups):
                         self._reconcile(self._groups[group_id])
                     self._orphans()
@@ -743,6 +750,11 @@ class Engine:
         self._actions.submit(run)
 
     def _boot_new(self, record, group, metadata):
+        refusal = self._admission(record, group)
+        if refusal:
+            with self._lock:
+                self._refuse(record, metadata, refusal)
+            return
         try:
             missing = [d for d in compose_disks(metadata.get('docker-compose'))
                        if d not in set(s.device_name for s in group.spec.instance_template.secondary_disk_specs)]
@@ -750,7 +762,7 @@ class Engine:
                 raise NodeError('docker-compose x-yc-disks device %s: the template has no secondary disk with '
                                 'that device_name' % missing[0])
             self._ensure_network(record, group)
-            files = self.node_files(group.spec) if self.node_files else ()
+            files = self.node_files(group.spec, dict(record)) if self.node_files else ()
             node = self._node(record, metadata, group.env['image'], files=files)
             node.start()
             with self._lock:
@@ -760,6 +772,39 @@ class Engine:
                 group.backoff = RETRY_MIN
         except Exception as exc:
             self._failed(record, group, exc)
+
+    # -- IAM admission (the callback decides; the engine only waits and tries again) ----------------------
+    def _admission(self, record, group):
+        if not self.admit:
+            return None
+        try:
+            return self.admit(group.spec, dict(record))
+        except Exception as exc:  # a broken check must not look like a permission problem, nor kill the action
+            log.exception('instance %s: the IAM check failed', record['name'])
+            return 'IAM check failed: %s' % exc
+
+    def _refuse(self, record, metadata, reason):
+        """No VM without the roles: the instance stays CREATING_INSTANCE with the reason (as ListInstances shows it)
+        and is admitted again every ADMIT_RETRY s, so granting the role later lets the group come up."""
+        if record['id'] not in self._instances:
+            return
+        if record['status_message'] != reason:
+            log.info('instance %s (%s): %s', record['name'], record['instance_id'], reason)
+        self._refused[record['id']] = (time.monotonic() + ADMIT_RETRY, metadata)
+        self._set(record, S.CREATING_INSTANCE, reason)
+
+    def _admit_again(self):
+        for record_id, (when, metadata) in list(self._refused.items()):
+            record = self._instances.get(record_id)
+            group = self._groups.get(record['group_id']) if record else None
+            if record is None or group is None or group.deleting or record['status'] != S.CREATING_INSTANCE:
+                del self._refused[record_id]
+            elif record_id not in self._busy and time.monotonic() >= when:
+                del self._refused[record_id]
+                if record['hash'] != group.hash:
+                    self._delete(record, 'instance template changed')
+                else:
+                    self._submit(record, self._boot_new, group, metadata)
 
     def _wait_booted(self, record, node):
         if self._firewall:  # a (re)started node has a new netns: its security group rules go in again

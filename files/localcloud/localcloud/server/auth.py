@@ -1,6 +1,8 @@
 """Credentials: OAuth token and service-account JWT -> IAM token; IAM token -> the caller (subject).
 
-IAM tokens live 12 h and survive restarts (kept hashed in the state db). A JWT is checked the way YC
+IAM tokens live 12 h and survive restarts (kept hashed in the state db). A token issued for a VM (the registry login
+an instance group node gets, node_docker_config) remembers the instance it was issued to (`instance`: id, subnet,
+public address): the registry's token endpoint checks that instance's egress. A JWT is checked the way YC
 documents it: PS256 signed by the authorized key named in `kid`, `iss` = the key's service account,
 `aud` = the IAM token URL, `exp` in the future and at most an hour after `iat`.
 """
@@ -86,11 +88,14 @@ class Auth:
         return {'type': 'serviceAccount', 'id': key.service_account_id}
 
     # -- IAM tokens -----------------------------------------------------------------------------------
-    def issue_iam_token(self, subject):
-        """Return (token, expires_at Timestamp)."""
+    def issue_iam_token(self, subject, instance=None):
+        """Return (token, expires_at Timestamp). `instance` ({'instance_id', 'subnet_id', 'public_ip', ...}): the VM
+        the token is for (a metadata-service token on YC); token_instance() gives it back."""
         token = ids.secret('t1.')
         expires = int(time.time()) + IAM_TOKEN_TTL
         record = {'subject': subject, 'expires_at': expires}
+        if instance:
+            record['instance'] = dict(instance)
         self.store.kv_put(NS_IAM, _digest(token), record)
         with self._lock:
             self._cache[_digest(token)] = record
@@ -98,6 +103,13 @@ class Auth:
 
     def authenticate(self, token):
         """The subject of a valid IAM token; UNAUTHENTICATED otherwise."""
+        return self._record(token)['subject']
+
+    def token_instance(self, token):
+        """The instance a valid IAM token was issued to (None for users' and API tokens); UNAUTHENTICATED otherwise."""
+        return self._record(token).get('instance')
+
+    def _record(self, token):
         if token is None:
             raise unauthenticated('Authentication required: no "authorization: Bearer <IAM token>" metadata')
         digest = _digest(token)
@@ -111,7 +123,7 @@ class Auth:
                 self._cache[digest] = record
         if record['expires_at'] <= time.time():
             raise unauthenticated('The token has expired')
-        return record['subject']
+        return record
 
     def revoke(self, token):
         digest = _digest(token)

@@ -21,8 +21,8 @@ from yandex.cloud.vpc.v1 import network_pb2, security_group_pb2, subnet_pb2
 
 from localcloud import instancegroups
 from localcloud.publish import Forwarder, parse_spec
-from localcloud.server import ids, masks, registry, resources, validate
-from localcloud.server.errors import failed_precondition, invalid
+from localcloud.server import iam_roles, ids, masks, registry, resources, rpc, validate
+from localcloud.server.errors import failed_precondition, invalid, permission_denied
 from localcloud.server.services import compute_image, containerregistry
 
 log = logging.getLogger('localcloud.instancegroups')
@@ -274,11 +274,84 @@ def environment(cloud, group):
             'nat_ports': nat_ports(cloud, list(nic.security_group_ids)) if nic else []}
 
 
-def node_files(cloud, spec):
+def node_files(cloud, spec, record=None):
     """What a new instance finds on its disk besides its metadata: the registry login of the template's service
-    account (a COI VM gets that token from the metadata service)."""
-    config = containerregistry.node_docker_config(cloud, spec.instance_template.service_account_id)
+    account (a COI VM gets that token from the metadata service), bound to the instance (`record`), so the
+    registry's token endpoint knows which VM pulls (its subnet's egress, its public address)."""
+    instance = None
+    if record:
+        instance = {'instance_id': record['instance_id'], 'instance_group_id': record['group_id'],
+                    'subnet_id': record['subnet_id'], 'public_ip': record.get('nat_address') or ''}
+    config = containerregistry.node_docker_config(cloud, spec.instance_template.service_account_id, instance)
     return [('/root/.docker/config.json', json.dumps(config, indent=2) + '\n', 0o600)] if config else []
+
+
+# -- IAM: what the group's service account needs for each VM it creates ---------------------------------------
+# "In Instance Groups, all operations are performed on behalf of a service account" and it "can use a service
+# account for creating, updating, and deleting VM instances" (en/compute/concepts/instance-groups/access.md), so YC
+# checks the VM's roles against that account, each time it creates an instance; a grant made later lets the
+# following try succeed. How YC reports a refusal is not documented: localcloud keeps the instance in
+# CREATING_INSTANCE with the reason as its status_message (en/compute/concepts/instance-groups/statuses.md has no
+# status for it) and tries again (instancegroups.ADMIT_RETRY).
+
+def admit(cloud, spec, record):
+    """None when the group's service account may create this instance; else 'Permission denied: ...' naming the
+    missing role. Each check cites the page that documents it."""
+    subject = {'type': 'serviceAccount', 'id': spec.service_account_id}
+    if cloud.store.get(service_account_pb2.ServiceAccount, spec.service_account_id) is None:
+        return 'Permission denied: service account %s of the instance group does not exist' % spec.service_account_id
+    template = spec.instance_template
+    nic = template.network_interface_specs[0] if template.network_interface_specs else None
+    # (role, resources, what for): en/compute/security/index.md "Creating a VM: compute.editor for the folder"
+    # (and en/_tutorials/containers/ig-create.md: "assign the compute.editor role to the service account").
+    needs = [('compute.editor', iam_roles.chain(cloud, folder_id=spec.folder_id), 'create VMs in the folder')]
+    if template.service_account_id:
+        # en/_includes/connect-sa-to-vm-intro.md: linking a service account to a VM needs the permission to use it
+        # (iam.serviceAccounts.user, editor or higher), on the account or above it.
+        attached = cloud.store.get(service_account_pb2.ServiceAccount, template.service_account_id)
+        needs.append(('iam.serviceAccounts.user',
+                      iam_roles.chain(cloud, template.service_account_id,
+                                      folder_id=attached.folder_id if attached else spec.folder_id),
+                      'attach service account %s to the VMs (instance_template.service_account_id)'
+                      % template.service_account_id))
+    subnet = cloud.store.get(subnet_pb2.Subnet, record.get('subnet_id') or '')
+    if subnet is not None:
+        # en/vpc/security/index.md: "connecting a network interface to a subnet: vpc.user for the resource"
+        # (compute.editor includes vpc.user: en/_mermaid/roles/compute.md).
+        needs.append(('vpc.user', iam_roles.chain(cloud, subnet.id, folder_id=subnet.folder_id),
+                      'connect the VMs to subnet %s' % subnet.id))
+    for sg_id in (nic.security_group_ids if nic else ()):
+        sg = cloud.store.get(security_group_pb2.SecurityGroup, sg_id)
+        if sg is not None:  # the same row of en/vpc/security/index.md: assigning a VPC resource needs vpc.user
+            needs.append(('vpc.user', iam_roles.chain(cloud, sg.id, folder_id=sg.folder_id),
+                          'attach security group %s to the VMs' % sg.id))
+    if nic is not None and nic.primary_v4_address_spec.HasField('one_to_one_nat_spec'):
+        # en/compute/security/index.md: "Creating a VM with a public IP address: compute.editor and vpc.publicAdmin
+        # for the folder"; en/_roles/vpc/publicAdmin.md: checked on the folder of the network.
+        network = cloud.store.get(network_pb2.Network, nic.network_id)
+        needs.append(('vpc.publicAdmin', iam_roles.chain(cloud, nic.network_id, folder_id=network.folder_id
+                                                         if network else spec.folder_id),
+                      'give the VMs a public IP address (one_to_one_nat_spec)'))
+    for role, resources_, what in needs:
+        missing = iam_roles.missing_role(cloud, subject, role, resources_, what)
+        if missing:
+            return 'Permission denied: ' + missing
+    return None
+
+
+def check_caller_may_use(cloud, service_account_id):
+    """en/_roles/iam/serviceAccounts/user.md: "when creating an instance group, you specify the service account and
+    the IAM checks whether you have permission to use it" (iam.serviceAccounts.user, editor, admin, owner; on the
+    account, its folder or its cloud). PERMISSION_DENIED naming the account (YC's wording is not documented)."""
+    call = rpc.current()
+    if call is None or call.subject is None:  # in-process use, no caller to check
+        return
+    account = cloud.get(service_account_pb2.ServiceAccount, service_account_id, 'Service account')
+    missing = iam_roles.missing_role(cloud, call.subject, 'iam.serviceAccounts.user',
+                                     iam_roles.chain(cloud, account.id, folder_id=account.folder_id),
+                                     'use service account %s (service_account_id)' % account.id)
+    if missing:
+        raise permission_denied('Permission denied: ' + missing)
 
 
 def security_groups(cloud, ids):
@@ -292,9 +365,10 @@ def engine(cloud):
     found = getattr(cloud, 'instance_groups', None)
     if found is not None:
         return found
-    found = cloud.instance_groups = instancegroups.Engine(cloud.state_dir,
-                                                          node_files=lambda spec: node_files(cloud, spec),
-                                                          security_groups=lambda ids: security_groups(cloud, ids))
+    found = cloud.instance_groups = instancegroups.Engine(
+        cloud.state_dir, node_files=lambda spec, record=None: node_files(cloud, spec, record),
+        admit=lambda spec, record: admit(cloud, spec, record),
+        security_groups=lambda ids: security_groups(cloud, ids))
     found.load()
     stored = dict((g.id, g) for g in cloud.store.list(InstanceGroup))
     for group_id in found.group_ids():
@@ -402,6 +476,7 @@ class InstanceGroupService(instance_group_service_pb2_grpc.InstanceGroupServiceS
             masks.copy_field(request, group, field)
         validate.required('name', group.name)
         check_group(self.cloud, group, CREATE_FIELDS)
+        check_caller_may_use(self.cloud, group.service_account_id)
         resources.ensure_unique_name(self.cloud, InstanceGroup, group.folder_id, group.name, KIND)
         env = environment(self.cloud, group)
 
@@ -429,6 +504,8 @@ class InstanceGroupService(instance_group_service_pb2_grpc.InstanceGroupServiceS
         group.CopyFrom(current)
         masks.apply(request, group, paths)
         check_group(self.cloud, group, paths)
+        if masks.touches(paths, 'service_account_id'):
+            check_caller_may_use(self.cloud, group.service_account_id)
         if masks.touches(paths, 'name'):
             resources.ensure_unique_name(self.cloud, InstanceGroup, group.folder_id, group.name, KIND, group.id)
         env = environment(self.cloud, group)

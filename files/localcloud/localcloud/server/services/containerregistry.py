@@ -22,7 +22,8 @@ from yandex.cloud.containerregistry.v1 import (blob_pb2, image_pb2, image_servic
 from yandex.cloud.iam.v1 import service_account_pb2
 
 from localcloud import containerregistry
-from localcloud.server import access, ids, masks, registry, resources, validate
+from localcloud.server import access, iam_roles, ids, masks, registry, resources, validate
+from localcloud.server.egress import has_internet_egress
 from localcloud.server.errors import ApiError, failed_precondition, invalid, not_found
 
 log = logging.getLogger('localcloud.containerregistry')
@@ -59,16 +60,17 @@ def plane(cloud):
         try:
             if username == 'iam':
                 subject = cloud.auth.authenticate(password)
-            else:
-                subject = cloud.auth.subject_for_oauth(password)
+                return dict(subject, instance=cloud.auth.token_instance(password))
+            return dict(cloud.auth.subject_for_oauth(password), instance=None)
         except ApiError:
             return None
-        return subject['id']
 
     def registry_exists(registry_id):
         return cloud.store.get(Registry, registry_id) is not None
 
-    found = cloud.container_registry = containerregistry.Plane(cloud.state_dir, authenticate, registry_exists)
+    found = cloud.container_registry = containerregistry.Plane(
+        cloud.state_dir, authenticate, registry_exists, authorize=lambda login, registry_id, actions:
+        authorize(cloud, login, registry_id, actions))
     found.start()
     cloud.on_stop(found.stop)
     # endpoint.json's "registry": the host part of image names (cr.yandex on Yandex Cloud).
@@ -83,14 +85,54 @@ def _plane_call(fn, *args):
         raise ApiError(grpc.StatusCode.UNAVAILABLE, 'container registry data plane: %s' % exc)
 
 
-def node_docker_config(cloud, service_account_id):
+def node_docker_config(cloud, service_account_id, instance=None):
     """/root/.docker/config.json for a COI node whose VM runs as `service_account_id`: its IAM token (12 h) as
     the registry login, what a COI VM gets from the metadata service. {} without a service account (a VM without
-    one cannot pull from a private registry either)."""
+    one cannot pull from a private registry either). `instance` ({'instance_id', 'subnet_id', 'public_ip'}): the VM
+    the token is bound to, whose egress the token endpoint checks (authorize)."""
     if not service_account_id or cloud.store.get(service_account_pb2.ServiceAccount, service_account_id) is None:
         return {}
-    token, _ = cloud.auth.issue_iam_token({'type': 'serviceAccount', 'id': service_account_id})
+    token, _ = cloud.auth.issue_iam_token({'type': 'serviceAccount', 'id': service_account_id}, instance)
     return containerregistry.docker_config(plane(cloud).host, token)
+
+
+# -- IAM and egress at the token endpoint ----------------------------------------------------------------------
+# en/container-registry/security/index.md ("What roles do I need"): pull needs container-registry.images.puller, push
+# and delete container-registry.images.pusher, "for the registry or repository" (or the folder/cloud above it:
+# bindings are inherited, en/resource-manager/concepts/resources-hierarchy.md). Roles that include them:
+# localcloud.server.iam_roles. Without the role the action is not granted, so the registry answers
+# "denied: requested access to the resource is denied" and docker "pull access denied" (en/cos/error/index.md
+# #permission-denied shows that message). Repository-level bindings: localcloud has none.
+ACTION_ROLES = {'pull': 'container-registry.images.puller', 'push': 'container-registry.images.pusher',
+                'delete': 'container-registry.images.pusher'}
+CR_HOST = 'cr.yandex'
+
+
+def egress(cloud, instance):
+    """(ok, reason): can this VM reach cr.yandex? Without a public address only through a NAT gateway on its subnet's
+    route table (en/cos/error/index.md#connection-to-cr; the VPC rules: localcloud.server.egress)."""
+    return has_internet_egress(cloud, instance.get('subnet_id') or '', bool(instance.get('public_ip')))
+
+
+def authorize(cloud, login, registry_id, actions):
+    """The actions of `actions` the login may do in the registry; Refused when the VM it was issued to has no way
+    out (on YC the connection times out: localcloud refuses at once, with the reason)."""
+    instance = (login or {}).get('instance')
+    if instance and actions:
+        ok, reason = egress(cloud, instance)
+        if not ok:
+            raise containerregistry.Refused(
+                'instance %s has no connection to %s (localcloud registry %s): %s. On Yandex Cloud the pull times '
+                'out ("net/http: request canceled while waiting for connection"); give the VM a public IP address '
+                'or route its subnet through a NAT gateway (en/cos/error/index.md#connection-to-cr)'
+                % (instance.get('instance_id'), CR_HOST, plane(cloud).host, reason))
+    item = cloud.store.get(Registry, registry_id)
+    if item is None or not login:
+        return []
+    resources_ = iam_roles.chain(cloud, registry_id, folder_id=item.folder_id)
+    subject = {'type': login['type'], 'id': login['id']}
+    return [a for a in actions if a in ACTION_ROLES and iam_roles.has_role(cloud, subject, ACTION_ROLES[a],
+                                                                            resources_)]
 
 
 # -- reading the registry --------------------------------------------------------------------------------------
