@@ -143,6 +143,8 @@ def test_engine_nat_disk_publish_restart_and_healing(tmp_path):
         # the x-yc-disks device is the node's disk, mounted where the spec says
         docker('exec', '-u', '0', service_container(first.instance_id), 'sh', '-c', 'echo kept > /data/file')
         assert docker('exec', first.instance_id, 'cat', '/data/file').stdout == 'kept\n'
+        # a fresh disk's root is not empty: ext4's lost+found (initdb refuses such a directory)
+        assert docker('exec', first.instance_id, 'stat', '-c', '%a', '/data/lost+found').stdout.strip() == '700'
         # --publish: a loopback port forwarding to the group's RUNNING instances
         port = free_port()
         forwarder = Forwarder('127.0.0.1', port, lambda: engine.running_addresses(group.id), 80).start()
@@ -165,6 +167,7 @@ def test_engine_nat_disk_publish_restart_and_healing(tmp_path):
             interval={'seconds': 1}, timeout={'seconds': 1}, healthy_threshold=2, unhealthy_threshold=2,
             tcp_options={'port': 81})
         broken.health_checks_spec.max_checking_health_duration.seconds = 3
+        broken.auto_healing_policy.auto_healing_action = ig.AutoHealingPolicy.RECREATE  # the default restarts
         seen = []
 
         def messages(instances):
@@ -312,7 +315,14 @@ def wait_running(cloud, group_id, size, timeout=90, what='instances RUNNING_ACTU
 
 
 def update(cloud, group_id, paths, **fields):
+    """An Update of `paths`; the fields YC requires in every Update (update.md) come from the group as it is."""
+    current = cloud['stub'].Get(svc.GetInstanceGroupRequest(instance_group_id=group_id, view=svc.FULL))
     request = svc.UpdateInstanceGroupRequest(instance_group_id=group_id, update_mask=FieldMask(paths=paths))
+    for field in ('instance_template', 'scale_policy', 'deploy_policy', 'allocation_policy', 'service_account_id'):
+        if field in ('service_account_id',):
+            setattr(request, field, getattr(current, field))
+        else:
+            getattr(request, field).CopyFrom(getattr(current, field))
     json_format.ParseDict(fields, request)
     return run(cloud['sdk'], cloud['stub'].Update(request), ig.InstanceGroup).response
 
@@ -373,17 +383,43 @@ def test_group_lifecycle(localcloud, cloud):
         rpc_error(lambda: sdk.client(SubnetServiceStub).Delete(ss.DeleteSubnetRequest(subnet_id=cloud['subnet'].id)),
                   CODE.FAILED_PRECONDITION)
 
-        # Auto-healing: the service dies in web-1 -> unhealthy -> recreated (new VM, same name) -> RUNNING_ACTUAL
+        # Auto-healing, YC's default action RESTART (policies/healing-policy.md): the service dies in web-1 ->
+        # unhealthy -> the same VM restarted (its compose services come up again) -> RUNNING_ACTUAL
         started = time.monotonic()
         docker('kill', service_container(one.instance_id))
+        wait_for(lambda: [i for i in instances_of(cloud, group.id) if i.name == 'web-1' and i.status not in (
+            S.RUNNING_ACTUAL, S.RUNNING_OUTDATED)], 30, interval=0.2, what='web-1 seen unhealthy')
         healed = wait_for(lambda: [i for i in instances_of(cloud, group.id)
-                                   if i.name == 'web-1' and i.instance_id != one.instance_id
-                                   and i.status == S.RUNNING_ACTUAL], 90, interval=0.3, what='web-1 healed')
-        timings['auto-heal (kill -> recreated RUNNING_ACTUAL)'] = time.monotonic() - started
+                                   if i.name == 'web-1' and i.status == S.RUNNING_ACTUAL], 90, interval=0.3,
+                          what='web-1 healed')
+        timings['auto-heal (kill -> restarted RUNNING_ACTUAL)'] = time.monotonic() - started
+        assert healed[0].instance_id == one.instance_id, 'healed by re-creation, not by a restart'
+        assert healed[0].status_message == '' and http_get(
+            'http://%s:80/ping' % healed[0].network_interfaces[0].primary_v4_address.address) == 'pong'
         assert instances_of(cloud, group.id)[1].instance_id == two.instance_id, 'the healthy one was touched'
         one = healed[0]
 
-        # Rolling update: a new template; never both instances down at once (max_unavailable 1)
+        # A metadata change restarts each instance (same VM: deploy/instance.md): the new user-data reaches the VM,
+        # but cloud-init's write_files ran once per instance and does not run again, so /ping still says pong.
+        template = ig.InstanceTemplate()
+        template.CopyFrom(full.instance_template)
+        template.metadata['user-data'] = ping_metadata('pong v2')['user-data']
+        asked = time.time()
+        run(sdk, stub.Update(svc.UpdateInstanceGroupRequest(
+            instance_group_id=group.id, update_mask=FieldMask(paths=['instance_template']),
+            instance_template=template, scale_policy=full.scale_policy, deploy_policy=full.deploy_policy,
+            allocation_policy=full.allocation_policy, service_account_id=full.service_account_id)), ig.InstanceGroup)
+        restarted = wait_for(lambda: (lambda found: len(found) == 2 and all(
+            i.status == S.RUNNING_ACTUAL and i.status_changed_at.seconds >= int(asked) for i in found) and found)(
+            instances_of(cloud, group.id)), 120, interval=0.3, what='metadata rollout done')
+        assert [i.instance_id for i in restarted] == [one.instance_id, two.instance_id], 'instances re-created'
+        for instance in restarted:
+            assert 'pong v2' in docker('exec', instance.instance_id, 'cat', '/var/lib/cloud/instance/user-data.txt').stdout
+            assert http_get('http://%s:80/ping' % instance.network_interfaces[0].primary_v4_address.address) == 'pong'
+        full = stub.Get(svc.GetInstanceGroupRequest(instance_group_id=group.id, view=svc.FULL))
+
+        # Rolling update with deploy_policy.minimal_action RECREATE: new VMs, so write_files runs with the new
+        # content; never both instances down at once (max_unavailable 1)
         samples = []
         stop = threading.Event()
 
@@ -396,10 +432,15 @@ def test_group_lifecycle(localcloud, cloud):
         started = time.monotonic()
         template = ig.InstanceTemplate()
         template.CopyFrom(full.instance_template)
-        template.metadata['user-data'] = ping_metadata('pong v2')['user-data']
+        template.metadata['user-data'] = ping_metadata('pong v3')['user-data']
+        deploy = ig.DeployPolicy()
+        deploy.CopyFrom(full.deploy_policy)
+        deploy.minimal_action = ig.DeployPolicy.RECREATE
         request = svc.UpdateInstanceGroupRequest(instance_group_id=group.id,
-                                                 update_mask=FieldMask(paths=['instance_template']),
-                                                 instance_template=template)
+                                                 update_mask=FieldMask(paths=['instance_template', 'deploy_policy']),
+                                                 instance_template=template, scale_policy=full.scale_policy,
+                                                 deploy_policy=deploy, allocation_policy=full.allocation_policy,
+                                                 service_account_id=full.service_account_id)
         run(sdk, stub.Update(request), ig.InstanceGroup)
         updated = wait_for(lambda: (lambda found: len(found) == 2 and all(
             i.status == S.RUNNING_ACTUAL and i.instance_id not in (one.instance_id, two.instance_id) for i in found)
@@ -414,7 +455,7 @@ def test_group_lifecycle(localcloud, cloud):
         assert [i.name for i in updated] == ['web-1', 'web-2']
         for instance in updated:
             assert http_get('http://%s:80/ping' % instance.network_interfaces[0].primary_v4_address.address) == \
-                'pong v2'
+                'pong v3'
 
         # Only what the mask names changes; a scale change recreates nothing
         changed = update(cloud, group.id, ['scale_policy'], scale_policy={'fixed_scale': {'size': 1}},

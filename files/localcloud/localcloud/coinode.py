@@ -122,6 +122,14 @@ def _new_disk(path):
     os.mkdir(os.path.join(path, 'lost+found'), 0o700)
 
 
+def _registry_image(image):
+    """An image reference naming a registry host (cr.yandex/..., 127.0.0.1:5000/...), not a local-only name."""
+    if not isinstance(image, str) or '/' not in image:
+        return False
+    host = image.split('/', 1)[0]
+    return '.' in host or ':' in host or host == 'localhost'
+
+
 def _labels_dict(labels):
     if labels is None:
         return {}
@@ -266,6 +274,10 @@ def rewrite_spec(text, project, node_id, node_dir, labels=None, shared_paths=DEF
             service.pop(key, None)
         service['network_mode'] = 'container:%s' % node_id
         service.setdefault('init', True)
+        if _registry_image(service.get('image')):
+            # A new VM has no image cache: it pulls. Every node here shares the host's cache, so a registry image
+            # is pulled at every boot (layers stay cached), and the registry's checks (roles, egress) apply.
+            service.setdefault('pull_policy', 'always')
         if extra_labels:
             merged = _labels_dict(service.get('labels'))
             merged.update(extra_labels)

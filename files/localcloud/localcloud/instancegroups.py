@@ -175,6 +175,51 @@ def template_hash(group):
     return digest.hexdigest()[:16]
 
 
+# What a changed instance template field does to a running instance (en/compute/concepts/instance-groups/deploy/
+# instance.md, "Changing the instance template"): nothing, a restart (same instance id, disks kept), or re-creation.
+# Fields the page does not list (hostname, placement_policy, filesystem_specs, ...) are guessed to need re-creation.
+LIVE_FIELDS = ('name', 'description', 'labels', 'service_account_id')
+RESTART_FIELDS = ('platform_id', 'resources_spec', 'boot_disk_spec', 'metadata')
+A = ig_pb2.DeployPolicy
+ACTION_ORDER = {A.LIVE_UPDATE: 0, A.RESTART: 1, A.RECREATE: 2}
+
+
+def template_parts(group):
+    """{template field: digest} of a group's template; the variables count towards what they render (metadata,
+    name, hostname), so a changed variable acts as a change of those fields."""
+    variables = b''.join(b'\x00%s=%s' % (v.key.encode(), v.value.encode()) for v in group.variables)
+    parts = {}
+    for field, value in group.instance_template.ListFields():
+        if field.is_repeated and field.message_type is not None \
+                and not field.message_type.GetOptions().map_entry:
+            data = b''.join(item.SerializeToString(deterministic=True) for item in value)
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            data = value.SerializeToString(deterministic=True)
+        elif field.message_type is not None:  # a map: sorted items
+            data = b''.join(b'\x00%s=%s' % (str(k).encode(), str(v).encode()) for k, v in sorted(value.items()))
+        else:
+            data = str(value).encode()
+        if field.name in ('metadata', 'name', 'hostname'):
+            data += variables
+        parts[field.name] = hashlib.sha256(data).hexdigest()[:16]
+    return parts
+
+
+def update_action(old_parts, new_parts, minimal_action=0):
+    """The DeployPolicy.MinimalAction an instance built from old_parts needs to match new_parts: the most
+    disruptive one its changed fields need, and at least the group's minimal_action (default LIVE_UPDATE).
+    An instance without parts (recorded before they were) is re-created."""
+    if old_parts is None:
+        return A.RECREATE
+    action = A.LIVE_UPDATE
+    for field in set(old_parts) | set(new_parts):
+        if old_parts.get(field) == new_parts.get(field) or field in LIVE_FIELDS:
+            continue
+        need = A.RESTART if field in RESTART_FIELDS else A.RECREATE
+        action = max(action, need, key=ACTION_ORDER.get)
+    return max(action, minimal_action or A.LIVE_UPDATE, key=ACTION_ORDER.get)
+
+
 def compose_disks(compose):
     """device names an x-yc-disks section of a compose spec refers to."""
     try:
@@ -244,6 +289,7 @@ class _Group:
         self.deleting = deleting
         self.active = active
         self.hash = template_hash(spec)
+        self.parts = template_parts(spec)
         self.retry_after = 0.0
         self.backoff = RETRY_MIN
         self.deleted = threading.Event()
@@ -523,11 +569,16 @@ class Engine:
             for record in surplus[:len(current) - target]:
                 if record['id'] not in self._busy and deletions_left() > 0:
                     self._delete(record, 'scaled down')
-        # Outdated instances that are not serving anyway go at once.
+        # Outdated instances that need no restart are updated in place; those not serving anyway are
+        # restarted or re-created at once.
         for record in live():
-            if (record['hash'] != group.hash and record['id'] not in self._busy
-                    and record['status'] not in RUNNING and deletions_left() > 0):
-                self._delete(record, 'instance template changed')
+            if record['hash'] == group.hash or record['id'] in self._busy:
+                continue
+            action = self._update_action(group, record)
+            if action == A.LIVE_UPDATE:
+                self._live_update(group, record)
+            elif record['status'] not in RUNNING and record['status'] not in BOOTING and deletions_left() > 0:
+                self._update(group, record, action)
         # Create what is missing, within max_expansion and max_creating.
         alive = live()
         current = [r for r in alive if r['hash'] == group.hash]
@@ -546,11 +597,31 @@ class Engine:
             outdated = sorted((r for r in running if r['hash'] != group.hash), key=lambda r: r['index'])
             for record in outdated[:max(0, budget)]:
                 if record['id'] not in self._busy and deletions_left() > 0:
-                    self._delete(record, 'instance template changed')
+                    self._update(group, record, self._update_action(group, record))
         running_actual = sum(1 for r in live() if r['status'] == S.RUNNING_ACTUAL)
         if not group.active and running_actual >= target:
             group.active = True
             self._save()
+
+    def _update_action(self, group, record):
+        return update_action(record.get('parts'), group.parts, group.spec.deploy_policy.minimal_action)
+
+    def _live_update(self, group, record):
+        record['hash'], record['parts'] = group.hash, dict(group.parts)
+        if record['status'] == S.RUNNING_OUTDATED:
+            self._set(record, S.RUNNING_ACTUAL)
+        else:
+            self._save()
+
+    def _update(self, group, record, action):
+        """Bring an outdated instance to the template: a restart with the new metadata, or re-creation."""
+        if action != A.RESTART:
+            self._delete(record, 'instance template changed')
+            return
+        self._health.pop(record['id'], None)
+        record['hash'], record['parts'] = group.hash, dict(group.parts)
+        self._set(record, S.STOPPING_INSTANCE, 'updating: restart with the new template')
+        self._submit(record, self._restart, group, self._metadata(group.spec, record))
 
     def _progress(self, group, record):
         """Timers and health of one idle instance."""
@@ -619,13 +690,20 @@ class Engine:
             state['running'] = False
 
     def _heal(self, group, record, reason):
-        log.info('instance %s (%s): %s', record['name'], record['instance_id'], reason)
-        self._health.pop(record['id'], None)
         action = group.spec.auto_healing_policy.auto_healing_action
-        if action == ig_pb2.AutoHealingPolicy.NONE:
+        if action == ig_pb2.AutoHealingPolicy.AUTO_HEALING_ACTION_UNSPECIFIED:
+            # The default is RESTART (policies/healing-policy.md); with max_unavailable 0 and max_expansion > 0
+            # a replacement is created instead (autohealing.md, "Recovery process and deployment policies").
+            policy = group.spec.deploy_policy
+            action = ig_pb2.AutoHealingPolicy.RECREATE if not policy.max_unavailable and policy.max_expansion \
+                else ig_pb2.AutoHealingPolicy.RESTART
+        if action == ig_pb2.AutoHealingPolicy.NONE:  # only reported; the checks go on and may pass again
             if record['status_message'] != reason:
+                log.info('instance %s (%s): %s', record['name'], record['instance_id'], reason)
                 self._set(record, record['status'], reason)
             return
+        log.info('instance %s (%s): %s', record['name'], record['instance_id'], reason)
+        self._health.pop(record['id'], None)
         if action == ig_pb2.AutoHealingPolicy.RESTART:
             self._set(record, S.STOPPING_INSTANCE, 'restarting: ' + reason)
             self._submit(record, self._restart)
@@ -674,7 +752,7 @@ class Engine:
             'zone_id': zone, 'short_id': short_id, 'instance_id': instance_id, 'name': name,
             'hostname': hostname or instance_id, 'fqdn': fqdn, 'container': instance_id, 'subnet_id': subnet_id,
             'network': 'lc-%s' % subnet_id, 'address': '', 'nat_address': '', 'nat_ports': [],
-            'hash': group.hash, 'status': S.CREATING_INSTANCE, 'status_message': 'creating',
+            'hash': group.hash, 'parts': dict(group.parts), 'status': S.CREATING_INSTANCE, 'status_message': 'creating',
             'status_changed_at': time.time(), 'created_at': time.time(), 'ready_at': 0.0,
             'mac_address': 'd0:0d:' + ':'.join(re.findall('..', hashlib.sha256(instance_id.encode()).hexdigest()[:8])),
         }
@@ -683,11 +761,18 @@ class Engine:
         if nic is not None and nic.primary_v4_address_spec.HasField('one_to_one_nat_spec'):
             record['nat_ports'] = list(group.env['nat_ports'])
             record['nat_address'] = self._allocate_nat(record['nat_ports'])
-        metadata = dict((key, render(value, values, 'instance_template.metadata.' + key, strict=False))
-                        for key, value in template.metadata.items())
+        metadata = self._metadata(spec, record)
         self._instances[record['id']] = record
         self._save()
         self._submit(record, self._boot_new, group, metadata)
+
+    @staticmethod
+    def _metadata(spec, record):
+        """The instance's metadata: the template's with the placeholders of this instance substituted."""
+        values = placeholder_values(spec.id, spec.labels, spec.variables, record['index'], record['index_in_zone'],
+                                    record['zone_id'], record['short_id'], spec.instance_template.labels)
+        return dict((key, render(value, values, 'instance_template.metadata.' + key, strict=False))
+                    for key, value in spec.instance_template.metadata.items())
 
     def _allocate_address(self, group, record, nic):
         subnet = group.env['subnets'].get(record['subnet_id'])
@@ -854,12 +939,23 @@ class Engine:
             if not any(r['network'] == record['network'] for r in self._instances.values()):
                 self._release_networks()
 
-    def _restart(self, record):
-        node = self._node(record)
+    def _restart(self, record, group=None, metadata=None):
+        """Restart the instance's node; with `metadata` (an update), it boots with that metadata. A node that
+        cannot take it in place (coinode.Node.reconfigure) is re-created instead: a localcloud difference."""
         try:
+            if metadata is not None:
+                node = self._node(record, metadata, group.env['image'],
+                                  files=self.node_files(group.spec, dict(record)) if self.node_files else ())
+                if not node.reconfigure(metadata):
+                    log.warning('instance %s: the update needs a new node here; re-creating it', record['name'])
+                    with self._lock:
+                        self._delete(record, 'instance template changed (re-created: the node cannot take it)')
+                    return
+            else:
+                node = self._node(record)
             node.restart()
             with self._lock:
-                self._set(record, S.STARTING_INSTANCE, 'restarted')
+                self._set(record, S.STARTING_INSTANCE, 'updated' if metadata is not None else 'restarted')
             self._wait_booted(record, node)
         except Exception as exc:
             self._failed(record, self._groups.get(record['group_id']), exc)
