@@ -10,7 +10,7 @@ import grpc
 from yandex.cloud.access import access_pb2
 from yandex.cloud.iam.v1 import service_account_pb2
 
-from localcloud.server import validate
+from localcloud.server import operations, rpc, validate
 from localcloud.server.errors import ApiError, invalid
 
 NS = 'access_bindings'
@@ -83,6 +83,16 @@ def remove_subject(store, subject_id):
             store.kv_put(NS, resource_id, kept)
 
 
+def _result_type():
+    """effective deltas -> the operation's response as the calling method's proto declares it (looked up here, in
+    the RPC's thread): AccessBindingsOperationResult for iam/v1 and resourcemanager/v1, google.protobuf.Empty
+    (None) for containerregistry/v1/registry_service.proto's Set/UpdateAccessBindings."""
+    response_cls = operations.operation_types(rpc.current().method)[1]
+    if response_cls is access_pb2.AccessBindingsOperationResult:
+        return lambda effective: access_pb2.AccessBindingsOperationResult(effective_deltas=effective)
+    return lambda effective: None
+
+
 class AccessBindingsMixin:
     def check_access_resource(self, resource_id):
         raise NotImplementedError
@@ -98,10 +108,10 @@ class AccessBindingsMixin:
         for i, binding in enumerate(request.access_bindings):
             check_binding(self.cloud.store, 'access_bindings[%d]' % i, binding)
         resource_id, bindings = request.resource_id, list(request.access_bindings)
+        result = _result_type()
 
         def work():
-            return access_pb2.AccessBindingsOperationResult(
-                effective_deltas=replace(self.cloud.store, resource_id, bindings))
+            return result(replace(self.cloud.store, resource_id, bindings))
         return self.cloud.operations.start(access_pb2.SetAccessBindingsMetadata(resource_id=resource_id), work,
                                            'Set access bindings')
 
@@ -116,9 +126,9 @@ class AccessBindingsMixin:
                 raise invalid(field + '.action', 'must be ADD or REMOVE')
             check_binding(self.cloud.store, field + '.access_binding', delta.access_binding)
         resource_id, deltas = request.resource_id, list(request.access_binding_deltas)
+        result = _result_type()
 
         def work():
-            return access_pb2.AccessBindingsOperationResult(
-                effective_deltas=apply_deltas(self.cloud.store, resource_id, deltas))
+            return result(apply_deltas(self.cloud.store, resource_id, deltas))
         return self.cloud.operations.start(access_pb2.UpdateAccessBindingsMetadata(resource_id=resource_id), work,
                                            'Update access bindings')
