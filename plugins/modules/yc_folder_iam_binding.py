@@ -74,62 +74,25 @@ operation_id:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_access import binding_spec, ensure_binding, subject_of
 
 try:
-    from yandex.cloud.access import access_pb2
     from yandex.cloud.resourcemanager.v1.folder_service_pb2_grpc import FolderServiceStub
 except ImportError:
     pass  # YCModule reports the missing SDK
 
-SUBJECT_TYPES = ('serviceAccount', 'userAccount', 'federatedUser', 'group', 'system')
-
 
 def main():
     module = YCModule(
-        argument_spec=dict(
-            role=dict(type='str', required=True),
-            member=dict(type='str'),
-            subject_id=dict(type='str'),
-            subject_type=dict(type='str', default='serviceAccount', choices=list(SUBJECT_TYPES)),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
-        ),
+        # subject_id is optional here: member is the other way to name the subject.
+        argument_spec=binding_spec(member=dict(type='str'), subject_id=dict(type='str')),
         mutually_exclusive=[['member', 'subject_id']],
         required_one_of=[['member', 'subject_id']],
         supports_check_mode=True,
     )
-    params = module.params
     folder_id = module.require_folder_id()
-    if params['member']:
-        subject_type, _, subject_id = params['member'].partition(':')
-        if subject_type not in SUBJECT_TYPES or not subject_id:
-            module.fail_json(msg="member: %r is not '<type>:<id>' with type one of %s"
-                                 % (params['member'], ', '.join(SUBJECT_TYPES)))
-    else:
-        subject_type, subject_id = params['subject_type'], params['subject_id']
-    binding = dict(folder_id=folder_id, role_id=params['role'], subject=dict(id=subject_id, type=subject_type))
-    resource = "binding of role %s to %s:%s on folder %s" % (params['role'], subject_type, subject_id, folder_id)
-
-    bindings = module.list_all(FolderServiceStub, 'ListAccessBindings',
-                               access_pb2.ListAccessBindingsRequest(resource_id=folder_id), 'access_bindings',
-                               'ListAccessBindings of folder %s' % folder_id)
-    exists = any(b.role_id == params['role'] and b.subject.id == subject_id and b.subject.type == subject_type
-                 for b in bindings)
-    wanted = params['state'] == 'present'
-    if exists == wanted:
-        module.exit_json(changed=False, binding=binding)
-    diff = dict(before=dict(binding=binding if exists else None), after=dict(binding=binding if wanted else None))
-    if module.check_mode:
-        module.exit_json(changed=True, binding=binding, diff=diff)
-    delta = access_pb2.AccessBindingDelta(
-        action=access_pb2.ADD if wanted else access_pb2.REMOVE,
-        access_binding=access_pb2.AccessBinding(role_id=params['role'],
-                                                subject=access_pb2.Subject(id=subject_id, type=subject_type)))
-    # A delta, not SetAccessBindings: adding the same binding twice is a no-op, so a retry is safe.
-    operation = module.call(FolderServiceStub, 'UpdateAccessBindings',
-                            access_pb2.UpdateAccessBindingsRequest(resource_id=folder_id, access_binding_deltas=[delta]),
-                            resource)
-    module.wait(operation, resource)
-    module.exit_json(changed=True, binding=binding, diff=diff, operation_id=operation.id)
+    subject_type, subject_id = subject_of(module)
+    ensure_binding(module, FolderServiceStub, 'folder', 'folder_id', folder_id, subject_type, subject_id)
 
 
 if __name__ == '__main__':

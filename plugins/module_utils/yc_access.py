@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright: filmopoisk.shs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One role for one subject on one resource, like Terraform's C(*_iam_member): shared by yc_folder_iam_binding,
+yc_service_account_iam_binding and yc_container_registry_iam_binding.
+
+Every YC service with access bindings takes the same requests of yandex/cloud/access/access.proto
+(ListAccessBindings / UpdateAccessBindings with a resource_id), so only the stub and the resource differ:
+
+    subject_type, subject_id = subject_of(module)
+    ensure_binding(module, ServiceAccountServiceStub, 'service account', 'service_account_id', account_id,
+                   subject_type, subject_id)
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+try:
+    from yandex.cloud.access import access_pb2
+except ImportError:
+    pass  # YCModule reports the missing SDK
+
+SUBJECT_TYPES = ('serviceAccount', 'userAccount', 'federatedUser', 'group', 'system')
+# access.proto: resource_id and role_id are required, at most 64 characters; subject.id required, at most 100.
+MAX_RESOURCE_ID, MAX_ROLE_ID, MAX_SUBJECT_ID = 64, 64, 100
+
+
+def binding_spec(**options):
+    """Options of a binding module: role, subject_id, subject_type, state, plus its own (the resource's id)."""
+    spec = dict(role=dict(type='str', required=True),
+                subject_id=dict(type='str', required=True),
+                subject_type=dict(type='str', default='serviceAccount', choices=list(SUBJECT_TYPES)),
+                state=dict(type='str', default='present', choices=['present', 'absent']))
+    spec.update(options)
+    return spec
+
+
+def subject_of(module):
+    """(type, id) of the subject: from O(member) ('<type>:<id>', Terraform's way) when the module has it and it is
+    set, else from O(subject_type)/O(subject_id)."""
+    member = module.params.get('member')
+    if not member:
+        return module.params['subject_type'], module.params['subject_id']
+    subject_type, _, subject_id = member.partition(':')
+    if subject_type not in SUBJECT_TYPES or not subject_id:
+        module.fail_json(msg="member: %r is not '<type>:<id>' with type one of %s"
+                             % (member, ', '.join(SUBJECT_TYPES)))
+    return subject_type, subject_id
+
+
+def _check(module, option, value, limit):
+    if not value or len(value) > limit:
+        module.fail_json(msg='%s: must be 1 to %d characters, got %r' % (option, limit, value))
+
+
+def ensure_binding(module, stub, kind, resource_option, resource_id, subject_type, subject_id):
+    """Read the resource's bindings; add (state=present) or remove (absent) this one with a delta if needed.
+    Exits the module. kind names the resource in messages ('folder'); resource_option is its id's key in the
+    returned binding and in errors ('folder_id')."""
+    role = module.params['role']
+    # Before any API call: what access.proto requires, each error naming its option.
+    _check(module, resource_option, resource_id, MAX_RESOURCE_ID)
+    _check(module, 'role', role, MAX_ROLE_ID)
+    _check(module, 'member' if module.params.get('member') else 'subject_id', subject_id, MAX_SUBJECT_ID)
+
+    binding = {resource_option: resource_id, 'role_id': role, 'subject': dict(id=subject_id, type=subject_type)}
+    resource = "binding of role %s to %s:%s on %s %s" % (role, subject_type, subject_id, kind, resource_id)
+    bindings = module.list_all(stub, 'ListAccessBindings',
+                               access_pb2.ListAccessBindingsRequest(resource_id=resource_id), 'access_bindings',
+                               'ListAccessBindings of %s %s' % (kind, resource_id))
+    exists = any(b.role_id == role and b.subject.id == subject_id and b.subject.type == subject_type
+                 for b in bindings)
+    wanted = module.params['state'] == 'present'
+    if exists == wanted:
+        module.exit_json(changed=False, binding=binding)
+    diff = dict(before=dict(binding=binding if exists else None), after=dict(binding=binding if wanted else None))
+    if module.check_mode:
+        module.exit_json(changed=True, binding=binding, diff=diff)
+    delta = access_pb2.AccessBindingDelta(
+        action=access_pb2.ADD if wanted else access_pb2.REMOVE,
+        access_binding=access_pb2.AccessBinding(role_id=role,
+                                                subject=access_pb2.Subject(id=subject_id, type=subject_type)))
+    # A delta, not SetAccessBindings: other subjects' bindings stay, and adding the same binding twice is a no-op,
+    # so a retry is safe.
+    operation = module.call(stub, 'UpdateAccessBindings',
+                            access_pb2.UpdateAccessBindingsRequest(resource_id=resource_id,
+                                                                   access_binding_deltas=[delta]),
+                            resource)
+    module.wait(operation, resource)
+    module.exit_json(changed=True, binding=binding, diff=diff, operation_id=operation.id)
