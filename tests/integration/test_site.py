@@ -150,6 +150,39 @@ def test_the_watchdog_restarts_a_killed_app_container(deployment):
     assert docker('inspect', '-f', '{{.State.StartedAt}}', other).stdout == other_started, 'the other VM\'s app was touched'
 
 
+def test_a_payload_change_reaches_the_running_vms(deployment):
+    """A changed role variable is a metadata change: on YC (and in localcloud) it restarts each VM with the same
+    instance id (en/compute/concepts/instance-groups/deploy/instance.md), where cloud-init's write_files does not
+    run again. The collection rewrites its files at every boot, so the running VMs serve the change: the LB's
+    nginx.conf peer list, the app's config.yaml (on the app VMs and in the db VM's prepare job), the db keeping
+    its data."""
+    prefix = deployment['extra']['shs_prefix']
+    selector = owner_selector(deployment['state_dir'])
+
+    def nodes():
+        return sorted(docker('ps', '--filter', selector, '--filter', 'label=org.filmopoisk.coi-node',
+                             '--format', '{{.Names}}').stdout.split())
+    before = nodes()
+    peer = '%s-app-1.ru-central1.internal' % prefix
+    email = 'rollout-%s@example.com' % uuid.uuid4().hex[:6]
+    change = {'shs_student_email': email, 'openresty_upstream_peers': [peer]}
+    done, took = deployment['play']('site.yml', '-e', json.dumps(change))
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    print('\nsite.yml rollout of a payload change (db, app x2, lb restarted): %.0f s, %s' % (took, recap(done.stdout)))
+    assert nodes() == before, 'VMs were re-created, not restarted'
+    status, body = fetch(deployment['https'] + '/hck_status')
+    health = json.loads(body)
+    assert status == 200 and health['total'] == 1 and [p['name'] for p in health['peers']] == [peer], body
+    apps = docker('ps', '--filter', selector, '--filter', 'label=com.docker.compose.service=shs',
+                  '--format', '{{.Names}}').stdout.split()
+    assert len(apps) == 2
+    for app in apps:
+        assert email in docker('exec', app, 'cat', '/opt/bingo/config.yaml').stdout
+    assert fetch(deployment['https'] + '/ping') == (200, 'pong')
+    status, body = fetch(deployment['https'] + '/api/customer/1')  # the db restarted with its data
+    assert status == 200 and json.loads(body)['id'] == 1
+
+
 def test_destroy_removes_everything(deployment):
     done, _ = deployment['play'](os.path.join('playbooks', 'destroy.yml'))
     assert done.returncode == 0, done.stdout[-6000:]
