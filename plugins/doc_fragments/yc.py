@@ -14,7 +14,9 @@ class ModuleDocFragment(object):
 options:
   token:
     description:
-      - OAuth token of a Yandex account, exchanged for an IAM token by the SDK.
+      - OAuth token of a Yandex account, exchanged for an IAM token by the SDK in every module run (one more API
+        call, again whenever the token it holds is 20 seconds old); M(filmopoisk.shs.yc_iam_token) makes the exchange
+        once for a play, whose later modules then get O(iam_token).
       - When none of O(token), O(iam_token) and O(service_account_key) is given, the environment variables
         E(YC_TOKEN), E(YC_IAM_TOKEN) and E(YC_SERVICE_ACCOUNT_KEY_FILE) are read (the names the C(yc) CLI and
         Terraform use); exactly one of them may be set.
@@ -22,7 +24,8 @@ options:
     type: str
   iam_token:
     description:
-      - An IAM token (valid for at most 12 hours), e.g. from C(yc iam create-token).
+      - An IAM token (valid for at most 12 hours), e.g. from C(yc iam create-token) or
+        M(filmopoisk.shs.yc_iam_token). The module uses it as it is, with no token exchange.
     type: str
   service_account_key:
     description:

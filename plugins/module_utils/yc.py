@@ -34,8 +34,10 @@ try:
     from google.protobuf import json_format
     from google.protobuf.descriptor import FieldDescriptor
     from google.protobuf.field_mask_pb2 import FieldMask
+    from yandex.cloud.iam.v1.iam_token_service_pb2_grpc import IamTokenServiceStub
     from yandex.cloud.operation.operation_service_pb2 import GetOperationRequest
     from yandex.cloud.operation.operation_service_pb2_grpc import OperationServiceStub
+    from yandexcloud.auth import get_auth_token_requester
 except ImportError:  # reported by YCModule with the package to install
     YC_IMPORT_ERROR = traceback.format_exc()
 
@@ -137,6 +139,17 @@ class YCClient(object):
                         return created
                 delay = min(2 ** (attempt - 1) * 0.5, 8) * random.uniform(0.5, 1.0)
                 time.sleep(max(0, min(delay, deadline - time.monotonic())))
+
+    def iam_token(self):
+        """(IAM token, expires_at RFC 3339 or None) for these credentials: the exchange the SDK itself makes
+        (IamTokenService.Create with the OAuth token or the key's JWT, signed for self.endpoint); an IAM token is
+        returned as it is, without a call."""
+        name, value = self.credentials
+        if name == 'iam_token':
+            return value, None
+        request = get_auth_token_requester(**{name: value, 'endpoint': self.endpoint}).get_token_request()
+        response = self.call(IamTokenServiceStub, 'Create', request, 'IAM token (from %s)' % name)
+        return response.iam_token, response.expires_at.ToJsonString()
 
     def list_all(self, stub, method, request, field, resource):
         """Every item of a paged List call."""
@@ -292,6 +305,9 @@ class YCModule(AnsibleModule):
 
     def list_all(self, *args, **kwargs):
         return self._guard(self.yc.list_all, *args, **kwargs)
+
+    def iam_token(self):
+        return self._guard(self.yc.iam_token)
 
     def find_by_name(self, *args, **kwargs):
         return self._guard(self.yc.find_by_name, *args, **kwargs)

@@ -1,0 +1,110 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: filmopoisk.shs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: yc_iam_token
+short_description: Exchange Yandex Cloud credentials for an IAM token once, for the modules that follow
+version_added: 0.3.0
+description:
+  - Exchanges the credentials (O(token), O(service_account_key) or their environment variables) for an IAM
+    token through C(IamTokenService.Create), the exchange every other module would otherwise make in its own
+    process, and returns it.
+  - Given an IAM token (O(iam_token) or E(YC_IAM_TOKEN)) it returns that token as it is, without any API call.
+  - The usual use is the first task of a play; the play's C(module_defaults) for C(group/filmopoisk.shs.yc)
+    then pass RV(iam_token) as O(iam_token) to every later module, which then exchanges nothing.
+  - Changes nothing, so it runs in check mode too and always reports C(changed=false).
+  - The result is a credential. The module's action plugin hides it as C(no_log) would (the output and logs
+    show C(censored)); a registered variable still holds it. Do not print it or write it anywhere.
+  - An IAM token is valid for at most 12 hours (YC C(en/iam/concepts/authorization/iam-token.md)); RV(expires_at)
+    says when this one expires. Run the module again in a play that may last longer.
+options:
+  folder_id:
+    description:
+      - Not used (an IAM token is not bound to a folder); accepted so the group's C(module_defaults) apply.
+    type: str
+extends_documentation_fragment:
+  - filmopoisk.shs.yc
+attributes:
+  check_mode:
+    support: full
+    details: Getting a token changes nothing; the module runs in check mode as it does otherwise.
+  diff_mode:
+    support: none
+notes:
+  - Refused credentials fail with the API's code (C(UNAUTHENTICATED)); the message never contains them.
+seealso:
+  - name: IAM token (Yandex Cloud)
+    description: What an IAM token is and how long it lives.
+    link: https://yandex.cloud/en/docs/iam/concepts/authorization/iam-token
+  - name: Getting an IAM token for a service account
+    description: The JWT exchange for a service account's authorized key.
+    link: https://yandex.cloud/en/docs/iam/operations/iam-token/create-for-sa
+author:
+  - filmopoisk.shs contributors
+'''
+
+EXAMPLES = r'''
+# One exchange for a block (or a play): its module_defaults hand the IAM token to every later module.
+- name: Network with one IAM token
+  module_defaults:
+    group/filmopoisk.shs.yc:
+      folder_id: "{{ yc_folder_id }}"
+      # the OAuth token (or YC_TOKEN / YC_SERVICE_ACCOUNT_KEY_FILE) until the IAM token is there
+      token: "{{ omit if yc_iam.iam_token is defined else (yc_token | default(omit)) }}"
+      iam_token: "{{ yc_iam.iam_token | default(omit) }}"
+  block:
+    - name: One IAM token
+      filmopoisk.shs.yc_iam_token:
+      register: yc_iam
+
+    - name: Uses the IAM token, no exchange of its own
+      filmopoisk.shs.yc_network:
+        name: shs-net
+
+- name: From a service account's authorized key
+  filmopoisk.shs.yc_iam_token:
+    service_account_key: "{{ lookup('ansible.builtin.env', 'HOME') }}/key.json"
+  register: sa_iam
+'''
+
+RETURN = r'''
+iam_token:
+  description: The IAM token (hidden in the task's output, see the description).
+  returned: success
+  type: str
+  sample: t1.9euelZq...
+expires_at:
+  description:
+    - When the token expires (RFC 3339), as the API answered.
+    - V(null) when the token came in as O(iam_token) or E(YC_IAM_TOKEN) (its expiry is not known here).
+  returned: success
+  type: str
+  sample: '2026-12-01T22:30:00Z'
+credential:
+  description: Which credential the token comes from.
+  returned: success
+  type: str
+  sample: token
+  choices: [token, service_account_key, iam_token]
+'''
+
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
+
+
+def main():
+    module = YCModule(supports_check_mode=True)
+    token, expires_at = module.iam_token()
+    # An iam_token given as the option is a no_log value, which exit_json would mask in the result: here it
+    # is the result itself (the action plugin hides the whole result instead).
+    module.no_log_values.discard(token)
+    module.exit_json(changed=False, iam_token=token, expires_at=expires_at, credential=module.yc.credentials[0])
+
+
+if __name__ == '__main__':
+    main()
