@@ -5,8 +5,10 @@
         localcloud.fault('/yandex.cloud.vpc.v1.NetworkService/Create', code='UNAVAILABLE', count=2)
         localcloud.calls('/yandex.cloud.vpc.v1.')  # [{"method", "request", "code"}, ...]
 
-Attributes: endpoint, ca_pem (bytes), token, folder_id, cloud_id, sa_key (dict), sa_key_file, state_dir, admin.
-The server is a real subprocess (`python -m localcloud serve`) on loopback; its log is state_dir/server.log.
+Attributes: endpoint, ca_pem (bytes), token, folder_id, cloud_id, sa_key (dict), sa_key_file, state_dir, admin,
+admin_token. The server is a real subprocess (`python -m localcloud serve --test-faults --call-log`: the admin API's
+test-only parts on) on loopback; its log is state_dir/server.log. LocalCloudServer(dir, test_admin=False) starts one
+as `make up` does, without them.
 """
 
 import json
@@ -27,8 +29,9 @@ READY_TIMEOUT = 30
 
 
 class LocalCloudServer:
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, test_admin=True):
         self.state_dir = str(state_dir)
+        self.test_admin = test_admin
         self.process = None
         self.endpoint = self.admin = None
         self.exit_code = None  # of the last stopped server process (0 = clean exit on SIGTERM)
@@ -39,13 +42,15 @@ class LocalCloudServer:
         log = open(os.path.join(self.state_dir, 'server.log'), 'ab')
         self.process = subprocess.Popen(
             [sys.executable, '-m', 'localcloud', 'serve', '--state-dir', self.state_dir, '--listen', listen,
-             '--admin-listen', admin_listen], stdout=subprocess.PIPE, stderr=log, env=env)
+             '--admin-listen', admin_listen] + (['--test-faults', '--call-log'] if self.test_admin else []),
+            stdout=subprocess.PIPE, stderr=log, env=env)
         log.close()
         line = self._ready_line()
         info = json.loads(line)
         self.endpoint, self.admin, self.token = info['endpoint'], info['admin'], info['token']
         self.cloud_id, self.folder_id = info['cloud_id'], info['folder_id']
         self.sa_key_file, self.pid = info['sa_key_file'], info['pid']
+        self.admin_token = info.get('admin_token')
         with open(info['ca'], 'rb') as handle:
             self.ca_pem = handle.read()
         with open(self.sa_key_file) as handle:
@@ -98,15 +103,18 @@ class LocalCloudServer:
     def _admin(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.admin + path, data=data, method=method,
-                                         headers={'Content-Type': 'application/json'})
+                                         headers={'Content-Type': 'application/json',
+                                                  'Authorization': 'Bearer %s' % self.admin_token})
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
-    def fault(self, method, code=None, count=1, message=None, operation_error=None, operation_delay=None):
-        """Next `count` calls of method fail with `code`, or its operations fail/are delayed."""
+    def fault(self, method, code=None, count=1, message=None, operation_error=None, operation_delay=None,
+              lose_response=None):
+        """Next `count` calls of method fail with `code` (lose_response=True: after they were processed), or its
+        operations fail/are delayed."""
         spec = {'method': method, 'count': count}
         for key, value in (('code', code), ('message', message), ('operation_error', operation_error),
-                           ('operation_delay', operation_delay)):
+                           ('operation_delay', operation_delay), ('lose_response', lose_response)):
             if value is not None:
                 spec[key] = value
         return self._admin('POST', '/faults', spec)['faults']

@@ -49,6 +49,7 @@ def deployment(tmp_path_factory):
     prefix = 't' + run_id
     extra = dict(
         localcloud_state_dir=str(tmp / 'localcloud'), localcloud_listen='127.0.0.1:%d' % free_port(),
+        localcloud_call_log=True,  # the no-op run's API calls are read from it (GET /calls)
         localcloud_publish=['127.0.0.1:%d=%s-lb:443' % (https_port, prefix),
                             '127.0.0.1:%d=%s-lb:80' % (http_port, prefix)],
         shs_public_url='https://127.0.0.1:%d' % https_port, shs_prefix=prefix,
@@ -73,7 +74,8 @@ def deployment(tmp_path_factory):
 
 def admin(deployment, method, path):
     info = json.loads((deployment['state_dir'] / 'endpoint.json').read_text())
-    request = urllib.request.Request(info['admin'] + path, method=method)
+    request = urllib.request.Request(info['admin'] + path, method=method,
+                                     headers={'Authorization': 'Bearer %s' % info['admin_token']})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b'null')
 

@@ -110,8 +110,9 @@ def test_call_faults_fail_the_next_n_calls(cloud):
     run(sdk, stub.Create(ns.CreateNetworkRequest(folder_id=cloud.folder_id, name=unique('net'))))
 
 
-def admin(localcloud, method, path, body=None):
-    request = urllib.request.Request(localcloud.admin + path, method=method,
+def admin(localcloud, method, path, body=None, token=True):
+    headers = {'Authorization': 'Bearer %s' % localcloud.admin_token} if token else {}
+    request = urllib.request.Request(localcloud.admin + path, method=method, headers=headers,
                                      data=json.dumps(body).encode() if body is not None else None)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -125,16 +126,66 @@ def test_admin_api(cloud):
     for spec, text in (({'method': CREATE, 'code': 'NOPE'}, 'code'), ({'method': 'Create', 'code': 'UNAVAILABLE'},
                        'method'), ({'method': CREATE}, 'one of'), ({'method': CREATE, 'count': 0, 'code': 14},
                        'count'), ({'method': CREATE, 'operation_delay': -1}, 'operation_delay'),
-                       ({'method': CREATE, 'code': 14, 'extra': 1}, 'unknown keys')):
+                       ({'method': CREATE, 'code': 14, 'extra': 1}, 'unknown keys'),
+                       ({'method': CREATE, 'code': 14, 'lose_response': 'yes'}, 'lose_response'),
+                       ({'method': CREATE, 'operation_delay': 1, 'lose_response': True}, 'lose_response')):
         status, body = admin(cloud, 'POST', '/faults', spec)
         assert status == 400 and text in body['error'], body
     assert admin(cloud, 'GET', '/faults') == (200, {'faults': []})
     assert admin(cloud, 'GET', '/nowhere')[0] == 404
+    # On, the test-only parts still want the admin token of the 0600 endpoint.json: loopback is every user's
+    for method, path in (('POST', '/faults'), ('GET', '/faults'), ('GET', '/calls'), ('DELETE', '/calls')):
+        status, body = admin(cloud, method, path, {'method': CREATE, 'code': 14}, token=False)
+        assert status == 401 and 'admin_token' in body['error'], (method, path, body)
+    assert admin(cloud, 'GET', '/faults') == (200, {'faults': []})
     cloud.reset_calls()
     cloud.sdk().client(NetworkServiceStub).List(ns.ListNetworksRequest(folder_id=cloud.folder_id))
     status, body = admin(cloud, 'GET', '/calls?method=/yandex.cloud.vpc.')
     assert status == 200 and [c['method'] for c in body['calls']] == ['/yandex.cloud.vpc.v1.NetworkService/List']
     assert [c['method'].rsplit('/', 1)[1] for c in cloud.calls()] == ['List', 'Create', 'List']
+
+
+def test_without_the_test_flags_faults_and_the_call_log_are_refused(tmp_path):
+    """`make up`'s localcloud (no --test-faults, no --call-log): no local process injects faults or reads bodies."""
+    from localcloud_fixture import LocalCloudServer
+    server = LocalCloudServer(tmp_path, test_admin=False)
+    info = server.start()
+    try:
+        assert 'admin_token' not in info and 'admin_token' not in json.load(open(tmp_path / 'endpoint.json'))
+        assert admin(server, 'GET', '/health', token=False)[0] == 200
+        for method, path in (('POST', '/faults'), ('GET', '/faults'), ('DELETE', '/faults')):
+            status, body = admin(server, method, path, {'method': CREATE, 'code': 'UNAVAILABLE', 'count': 5})
+            assert status == 403 and '--test-faults' in body['error'], (method, body)
+        for method in ('GET', 'DELETE'):
+            status, body = admin(server, method, '/calls')
+            assert status == 403 and '--call-log' in body['error'], (method, body)
+        # The refused fault changed nothing: the create goes through, once
+        sdk = server.sdk()
+        name = unique('net')
+        run(sdk, create(server, sdk, name), Network)
+        assert len(named(server, sdk, name)) == 1
+    finally:
+        server.stop()
+
+
+def test_lost_response_is_processed_then_fails(cloud):
+    """lose_response: the create is done (the network exists), the client only hears UNAVAILABLE."""
+    sdk = cloud.sdk()
+    stub = sdk.client(NetworkServiceStub)
+    name = unique('net')
+    assert cloud.fault(CREATE, code='UNAVAILABLE', lose_response=True)[0]['lose_response'] is True
+    cloud.reset_calls()
+    assert rpc_error(lambda: create(cloud, sdk, name), CODE.UNAVAILABLE) == 'injected fault: UNAVAILABLE'
+    assert [c['code'] for c in cloud.calls(CREATE)] == ['UNAVAILABLE']
+    assert len(named(cloud, sdk, name)) == 1
+    # What a blind retry of that create meets (names are unique in a folder)
+    rpc_error(lambda: stub.Create(ns.CreateNetworkRequest(folder_id=cloud.folder_id, name=name)),
+              CODE.ALREADY_EXISTS)
+    # A call that fails in its handler does not use the fault up: it waits for one that succeeds
+    cloud.fault(CREATE, code='UNAVAILABLE', lose_response=True)
+    rpc_error(lambda: stub.Create(ns.CreateNetworkRequest(folder_id=cloud.folder_id, name=name)),
+              CODE.ALREADY_EXISTS)
+    assert cloud.fault(CREATE, code='UNAVAILABLE', count=1)[0]['lose_response'] is True
 
 
 def test_unserved_methods_are_unimplemented_and_logged(cloud):

@@ -101,13 +101,49 @@ def test_unavailable_is_retried(localcloud):
     ok(run_module('yc_network', localcloud, name='flaky-net', state='absent'))
 
 
-def test_create_retried_after_unavailable_is_not_duplicated(localcloud):
-    localcloud.fault('/yandex.cloud.vpc.v1.NetworkService/Create', code='UNAVAILABLE', count=1)
+CREATE = '/yandex.cloud.vpc.v1.NetworkService/Create'
+
+
+def network_calls(localcloud):
+    calls = localcloud.calls('/yandex.cloud.vpc.v1.NetworkService/')
+    return [(c['method'].rsplit('/', 1)[1], c['code']) for c in calls]
+
+
+def networks_named(localcloud, name):
+    from yandex.cloud.vpc.v1 import network_service_pb2 as ns
+    from yandex.cloud.vpc.v1.network_service_pb2_grpc import NetworkServiceStub
+    found = localcloud.sdk().client(NetworkServiceStub).List(ns.ListNetworksRequest(
+        folder_id=localcloud.folder_id, filter='name="%s"' % name)).networks
+    return [n for n in found if n.name == name]
+
+
+def test_create_refused_with_unavailable_is_looked_up_then_retried(localcloud):
+    """UNAVAILABLE before the server acted: the lookup finds nothing, so the Create is sent again."""
+    localcloud.fault(CREATE, code='UNAVAILABLE', count=1)
+    localcloud.reset_calls()
     result = ok(run_module('yc_network', localcloud, name='once-net'))
     assert result['changed'] is True
-    localcloud.reset_calls()
+    assert network_calls(localcloud)[:4] == [('List', 'OK'), ('Create', 'UNAVAILABLE'), ('List', 'OK'),
+                                             ('Create', 'OK')]
+    assert [n.id for n in networks_named(localcloud, 'once-net')] == [result['network']['id']]
     assert ok(run_module('yc_network', localcloud, name='once-net'))['changed'] is False
     ok(run_module('yc_network', localcloud, name='once-net', state='absent'))
+
+
+def test_create_whose_response_is_lost_is_found_not_repeated(localcloud):
+    """The server made the network, then the answer was lost (UNAVAILABLE after the write): the module must not
+    send the Create again (it would meet ALREADY_EXISTS, or make a second one where names are not unique) but
+    find the network by name (yc.py call(idempotent=False, recheck=find)) and report it as created."""
+    localcloud.fault(CREATE, code='UNAVAILABLE', lose_response=True, count=1)
+    localcloud.reset_calls()
+    result = ok(run_module('yc_network', localcloud, name='lost-net'))
+    assert network_calls(localcloud) == [('List', 'OK'), ('Create', 'UNAVAILABLE'), ('List', 'OK')]
+    networks = networks_named(localcloud, 'lost-net')
+    assert len(networks) == 1
+    assert result['changed'] is True and result['network']['id'] == networks[0].id
+    assert result['network']['name'] == 'lost-net'
+    assert ok(run_module('yc_network', localcloud, name='lost-net'))['changed'] is False
+    ok(run_module('yc_network', localcloud, name='lost-net', state='absent'))
 
 
 def test_retry_budget_runs_out_with_a_clear_error(localcloud):

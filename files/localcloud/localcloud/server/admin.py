@@ -1,14 +1,21 @@
-"""Admin HTTP JSON API on loopback, for tests and benchmarks (no auth: bind it to loopback only).
+"""Admin HTTP JSON API on loopback, for tests and benchmarks.
 
-    GET    /health                -> 200 {"status": "ok", "endpoint": ...}
+    GET    /health                -> 200 {"status": "ok", "endpoint": ...}                       (always open)
     POST   /faults  {spec}|[...]  -> 200 {"faults": [pending...]}; 400 {"error": "..."} on a bad spec
     GET    /faults                -> {"faults": [pending...]}
     DELETE /faults                -> clears every pending fault
     GET    /calls[?method=PREFIX] -> {"calls": [{"method", "request", "code"}, ...]} in arrival order
     DELETE /calls                 -> clears the call log
 Fault specs: see faults.py.
+
+/faults only with `serve --test-faults`, /calls only with `serve --call-log` (the log is not even recorded
+without it); otherwise 403. Loopback is open to every local user, so when on they also need
+`Authorization: Bearer <admin_token>`, the token being in the 0600 endpoint.json (401 without it). Why the call
+log is guarded too: request bodies carry secrets the field-name redaction cannot see (the database password
+inside an instance group's metadata).
 """
 
+import hmac
 import http.server
 import json
 import logging
@@ -35,12 +42,34 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _refused(self, path):
+        """Reply 403 (off) or 401 (no admin token) and return True when `path` may not be served."""
+        feature = {'/faults': ('test_faults', 'fault injection is off: this localcloud was not started with '
+                                              '--test-faults (tests only)'),
+                   '/calls': ('call_log', 'the call log is off: this localcloud was not started with --call-log '
+                                          '(tests only; it holds request bodies)')}.get(path)
+        if feature is None:
+            return False
+        option, off = feature
+        if not self.cloud.options.get(option):
+            self._reply(403, {'error': off})
+            return True
+        kind, _, token = (self.headers.get('Authorization') or '').partition(' ')
+        if kind.lower() != 'bearer' or not hmac.compare_digest(token.strip().encode(),
+                                                               self.cloud.admin_token.encode()):
+            self._reply(401, {'error': '%s needs "Authorization: Bearer <admin_token>" (the admin_token of '
+                                       'endpoint.json)' % path})
+            return True
+        return False
+
     def _route(self):
         url = urllib.parse.urlsplit(self.path)
         return url.path.rstrip('/') or '/', urllib.parse.parse_qs(url.query)
 
     def do_GET(self):
         path, query = self._route()
+        if self._refused(path):
+            return
         if path == '/health':
             return self._reply(200, {'status': 'ok', 'endpoint': self.cloud.endpoint})
         if path == '/faults':
@@ -52,6 +81,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         path, _ = self._route()
+        if self._refused(path):
+            return
         if path != '/faults':
             return self._reply(404, {'error': 'no such path: %s' % path})
         try:
@@ -66,6 +97,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_DELETE(self):
         path, _ = self._route()
+        if self._refused(path):
+            return
         if path == '/faults':
             self.cloud.faults.clear()
         elif path == '/calls':

@@ -40,15 +40,18 @@ def write_json_private(path, value):
 class LocalCloud:
     def __init__(self, state_dir, options=None):
         self.state_dir = os.path.abspath(state_dir)
-        # Server flags services read (publish: ["127.0.0.1:8443=shs-lb:443", ...]).
+        # Server flags (publish: ["127.0.0.1:8443=shs-lb:443", ...]; test_faults, call_log: the admin API's
+        # test-only parts, see admin.py).
         self.options = dict(options or {})
+        # Per start; the admin API asks for it only when test_faults or call_log is on (it is in endpoint.json).
+        self.admin_token = ids.secret('lca_')
         self._on_stop = []
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         self.store = Store(os.path.join(self.state_dir, DB_FILE))
         os.chmod(os.path.join(self.state_dir, DB_FILE), 0o600)
         self.faults = faults.Faults()
-        self.calls = faults.CallLog()
+        self.calls = faults.CallLog(enabled=bool(self.options.get('call_log')))
         self.auth = Auth(self)
         self.operations = Operations(self)
         self.endpoint = ''
@@ -143,9 +146,12 @@ class LocalCloud:
         return info
 
     def info(self):
-        return {'endpoint': self.endpoint, 'admin': self.admin_url, 'ca': os.path.join(self.state_dir, tls.CA_CERT),
+        info = {'endpoint': self.endpoint, 'admin': self.admin_url, 'ca': os.path.join(self.state_dir, tls.CA_CERT),
                 'token': self.config['oauth_token'], 'cloud_id': self.cloud_id, 'folder_id': self.folder_id,
                 'sa_key_file': os.path.join(self.state_dir, SA_KEY_FILE), 'pid': os.getpid(), **self.info_extra}
+        if self.options.get('test_faults') or self.options.get('call_log'):
+            info['admin_token'] = self.admin_token
+        return info
 
     def stop(self, grace=1.0):
         for fn in reversed(self._on_stop):

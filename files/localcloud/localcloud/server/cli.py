@@ -1,6 +1,6 @@
 """`python -m localcloud serve|stop`: run the API server on a state dir, in the foreground or as a daemon.
 
-    serve --state-dir DIR [--listen 127.0.0.1:0] [--admin-listen 127.0.0.1:0] [--daemon]
+    serve --state-dir DIR [--listen 127.0.0.1:0] [--admin-listen 127.0.0.1:0] [--daemon] [--test-faults] [--call-log]
         Prints the endpoint.json content as one JSON line once the server is ready. Foreground: runs until
         SIGTERM/SIGINT. --daemon: detaches (log DIR/server.log, pid DIR/server.pid) and returns once ready;
         when a server already runs on DIR it prints that server's endpoint.json line and exits 0.
@@ -37,6 +37,12 @@ def add_parsers(subparsers):
     serve.add_argument('--publish', action='append', default=[], metavar='[HOST:]PORT=GROUP:PORT',
                        help='forward a loopback TCP port to the RUNNING instances of an instance group (what a '
                             'network load balancer listener gives), e.g. 127.0.0.1:8443=shs-lb:443; repeatable')
+    serve.add_argument('--test-faults', action='store_true',
+                       help='tests only: let the admin API inject faults (POST/DELETE /faults, with the admin_token '
+                            'of endpoint.json); off, as for `make up`, they answer 403')
+    serve.add_argument('--call-log', action='store_true',
+                       help='tests only: record every call (request bodies, which may hold secrets) and serve it '
+                            'as GET/DELETE /calls (with the admin_token); off, nothing is recorded')
     serve.set_defaults(run=cmd_serve)
     stop = subparsers.add_parser('stop', help='stop the API server of a state dir')
     stop.add_argument('--state-dir', required=True)
@@ -107,7 +113,8 @@ def cmd_serve(args):
         pid_file.write('%d\n' % os.getpid())
     cloud = None
     try:
-        cloud = LocalCloud(state_dir, options={'publish': args.publish})
+        cloud = LocalCloud(state_dir, options={'publish': args.publish, 'test_faults': args.test_faults,
+                                               'call_log': args.call_log})
         info = cloud.start(args.listen, args.admin_listen)
         print(json.dumps(info, sort_keys=True), flush=True)
         while not stopping.wait(3600):
@@ -133,6 +140,7 @@ def _daemonize(args, state_dir):
     argv = [sys.executable, '-m', 'localcloud', 'serve', '--state-dir', state_dir, '--listen', args.listen,
             '--admin-listen', args.admin_listen, '--log-level', args.log_level]
     argv += ['--publish=' + spec for spec in args.publish]
+    argv += [flag for flag, on in (('--test-faults', args.test_faults), ('--call-log', args.call_log)) if on]
     with open(os.path.join(state_dir, LOG_FILE), 'ab') as log:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd='/',
                                  start_new_session=True)

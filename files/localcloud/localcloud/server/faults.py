@@ -1,8 +1,14 @@
 """Fault injection and the call log (both driven by the admin API; kept in memory, reset by a restart).
 
+Both are for tests only: off unless `serve --test-faults` / `--call-log` (see admin.py).
+
 A fault spec (JSON from POST /faults):
     {"method": "/yandex.cloud.vpc.v1.NetworkService/Create", "code": "UNAVAILABLE", "count": 2, "message": "..."}
-        -> the next `count` calls of the method fail with that gRPC status
+        -> the next `count` calls of the method fail with that gRPC status (before the handler: nothing happens)
+    {"method": ..., "code": "UNAVAILABLE", "lose_response": true, "count": 1}
+        -> the next `count` calls of the method that succeed are processed (the write is done, the operation
+           started has finished its work) and then the client gets that status instead of the response: what
+           a connection lost after the server acted looks like (see rpc.py)
     {"method": ..., "operation_error": {"code": 13, "message": "..."}, "count": 1}
         -> the next `count` operations started by the method finish with that error (nothing is changed)
     {"method": ..., "operation_delay": 5.0, "count": 1}
@@ -36,7 +42,8 @@ def parse(spec):
     """Validate a fault spec; return the normalised dict. Raises FaultError naming the field."""
     if not isinstance(spec, dict):
         raise FaultError('a fault is a JSON object')
-    unknown = set(spec) - {'method', 'code', 'message', 'count', 'operation_error', 'operation_delay'}
+    unknown = set(spec) - {'method', 'code', 'message', 'count', 'operation_error', 'operation_delay',
+                           'lose_response'}
     if unknown:
         raise FaultError('unknown keys: %s' % ', '.join(sorted(unknown)))
     method = spec.get('method')
@@ -54,7 +61,14 @@ def parse(spec):
             raise FaultError('code: OK is not a fault')
         fault['code'] = code.name
         fault['message'] = str(spec.get('message') or 'injected fault: %s' % code.name)
+        lose = spec.get('lose_response', False)
+        if not isinstance(lose, bool):
+            raise FaultError('lose_response: expected true or false, got %r' % (lose,))
+        if lose:
+            fault['lose_response'] = True
         return fault
+    if 'lose_response' in spec:
+        raise FaultError('lose_response: needs code (the status the client gets instead of the response)')
     if 'operation_error' not in spec and 'operation_delay' not in spec:
         raise FaultError('one of code, operation_error, operation_delay is required')
     if 'operation_error' in spec:
@@ -93,19 +107,21 @@ class Faults:
         with self._lock:
             return [dict(f) for f in self._faults]
 
-    def _take(self, method, kinds):
+    def _take(self, method, kinds, lose_response=False):
         with self._lock:
             for fault in self._faults:
-                if fault['method'] == method and any(k in fault for k in kinds):
+                if (fault['method'] == method and any(k in fault for k in kinds)
+                        and fault.get('lose_response', False) == lose_response):
                     fault['count'] -= 1
                     if fault['count'] <= 0:
                         self._faults.remove(fault)
                     return fault
         return None
 
-    def take_call(self, method):
-        """(grpc.StatusCode, message) for the next call of `method`, or None."""
-        fault = self._take(method, ('code',))
+    def take_call(self, method, lose_response=False):
+        """(grpc.StatusCode, message) for the next call of `method`, or None. lose_response=True: the faults
+        that apply after the handler succeeded."""
+        fault = self._take(method, ('code',), lose_response)
         return (grpc.StatusCode[fault['code']], fault['message']) if fault else None
 
     def take_operation(self, method):
@@ -117,11 +133,14 @@ class Faults:
 
 
 class CallLog:
-    def __init__(self):
+    def __init__(self, enabled=True):
+        self.enabled = enabled  # off: nothing is kept (request bodies may hold secrets)
         self._lock = threading.Lock()
         self._calls = collections.deque(maxlen=MAX_CALLS)
 
     def append(self, entry):
+        if not self.enabled:
+            return
         with self._lock:
             self._calls.append(entry)
 

@@ -1,5 +1,8 @@
 """What happens around every RPC: authentication, injected faults, the call log, errors -> gRPC status.
 
+An injected call fault fails the call before its handler runs; a lose_response fault after it succeeded
+(the write is done, the response is replaced by the fault's status).
+
 Handlers read the call's context with rpc.current(): .method ("/pkg.Service/Method") and .subject
 ({"type": "userAccount"|"serviceAccount", "id": ...}; None for public methods).
 """
@@ -9,6 +12,7 @@ import logging
 
 import grpc
 from google.protobuf import json_format
+from yandex.cloud.operation import operation_pb2
 
 from localcloud.server.errors import ApiError
 
@@ -73,6 +77,14 @@ class Interceptor(grpc.ServerInterceptor):
             context.abort(grpc.StatusCode.UNIMPLEMENTED, 'localcloud does not serve %s' % method)
         return behaviour
 
+    def _settle(self, response):
+        """A lost response: let the operation the call started do its work first, so the write has happened
+        when the client hears of the failure (YC's docs are silent on when a lost create becomes visible)."""
+        if isinstance(response, operation_pb2.Operation) and response.id:
+            for _ in range(20):  # get() waits up to 0.5 s for quick (transactional) work
+                if self.cloud.operations.get(response.id).done:
+                    return
+
     def dispatch(self, method, behaviour, request, context):
         entry = {'method': method,
                  'request': redact(json_format.MessageToDict(request, preserving_proto_field_name=True)),
@@ -84,7 +96,12 @@ class Interceptor(grpc.ServerInterceptor):
             if fault:
                 raise ApiError(*fault)
             token = _current.set(Call(method, subject))
-            return behaviour(request, context)
+            response = behaviour(request, context)
+            lost = self.cloud.faults.take_call(method, lose_response=True)
+            if lost:
+                self._settle(response)
+                raise ApiError(*lost)
+            return response
         except ApiError as exc:
             entry['code'] = exc.code.name
             context.abort(exc.code, exc.message)
