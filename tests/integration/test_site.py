@@ -107,7 +107,13 @@ def test_second_run_changes_nothing_and_shows_no_secret(deployment):
     assert recap(done.stdout)['changed'] == 0, done.stdout[-6000:]
     calls = admin(deployment, 'GET', '/calls')['calls']
     per_method = Counter(call['method'].rsplit('.', 1)[-1] for call in calls)
-    print('\nsite.yml re-run: %.0f s, %d API calls: %s' % (took, len(calls), dict(sorted(per_method.items()))))
+    module_runs = len(re.findall(r'Using module file \S+/plugins/modules/yc_\w+\.py', done.stdout))
+    print('\nsite.yml re-run: %.0f s, %d API calls in %d yc module runs: %s' % (
+        took, len(calls), module_runs, dict(sorted(per_method.items()))))
+    # One token exchange for the play (yc_iam_token; the other modules get its IAM token). Endpoint discovery is
+    # once per module process: the SDK lists the endpoints before its first call whatever it is given.
+    assert per_method['IamTokenService/Create'] <= 1, per_method
+    assert 0 < module_runs and per_method['ApiEndpointService/List'] <= module_runs, (module_runs, per_method)
     writes = [m for m in per_method if m.endswith(WRITES) and not m.startswith('IamTokenService/')]
     assert writes == [], writes
     info = json.loads((deployment['state_dir'] / 'endpoint.json').read_text())
@@ -118,6 +124,8 @@ def test_second_run_changes_nothing_and_shows_no_secret(deployment):
     for name, secret in [('OAuth token', info['token']), ('SA key', sa_key),
                          ('db password', deployment['extra']['shs_db_password']), ('TLS key', tls_key)]:
         assert secret not in output, '%s shows in the -vvv output' % name
+    # IAM tokens (YC's and localcloud's start with t1.): the play's own and any other
+    assert not re.search(r't1\.[-\w]{20,}', output), 'an IAM token shows in the -vvv output'
 
 
 def test_status_playbook_shows_the_groups_and_the_answer(deployment):
