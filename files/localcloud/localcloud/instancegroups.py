@@ -364,6 +364,9 @@ class Engine:
                 self._groups[group_id] = _Group.load(group)
             for record in data.get('instances', {}).values():
                 record['adopt'] = True  # check the node before trusting the record
+                group = self._groups.get(record['group_id'])
+                if 'parts' not in record and group is not None and record['hash'] == group.hash:
+                    record['parts'] = dict(group.parts)  # recorded before parts were: built from this template
                 self._instances[record['id']] = record
 
     def _save(self):
