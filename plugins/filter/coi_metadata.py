@@ -64,6 +64,10 @@ description:
     no anchors or aliases; no timestamps. Multi-line strings (file contents, scripts) are emitted as literal
     block scalars (C(|)) so that diffs stay readable. C(user-data) starts with C(#cloud-config).
   - >-
+    A string that a YAML 1.1 reader (cloud-init) or a YAML 1.2 one (Compose and the COI agent, written in Go)
+    would read as a number, boolean, null or date is single-quoted, so C("08"), C("0o17"), C("1e3") or C("yes")
+    reach the container as these strings; PyYAML alone quotes only the YAML 1.1 ones.
+  - >-
     Compose interpolates C($VAR) and C(${VAR}) in the spec; write C($$) for a literal dollar sign in
     C(compose) values. C(files), C(bootcmd), C(runcmd) and C(systemd_units) are not interpolated.
 positional: project_name
@@ -446,6 +450,44 @@ def _fragment(fragment):
 # YAML output: deterministic, no aliases, multi-line strings as literal block scalars.
 # ---------------------------------------------------------------------------------------------------
 
+# Plain scalars that some reader of the metadata resolves to something else than the string. Readers: YAML 1.1
+# (PyYAML here, cloud-init on the VM; yaml.org/type/{null,bool,int,float,timestamp,merge,value}.html, as PyYAML's
+# resolver spells them, plus 1.1's y/n booleans that Go's yaml.v2 reads) and the YAML 1.2 core schema
+# (yaml.org/spec/1.2.2 10.3.2) as Go's yaml.v3 reads it (compose-go, COI's agent): "08" and "004859582582" are
+# numbers there though 1.1 says strings. yaml.v3 also drops every "_" of a number that starts with a digit, sign
+# or dot, takes a sign and 0b/0o/0x in any case, and reads a date with one-digit fields ("2024-1-2").
+_YAML11_NOT_STR = re.compile(r'''
+    ~|null|Null|NULL                                                                 # null
+  | y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF  # bool
+  | [-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+          # int: base 2, 8, 10, 16
+  | [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+                                               # int: base 60 (1:20)
+  | [-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?    # float
+  | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*                                      # float: base 60
+  | [-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)                                         # float: inf, nan
+  | [0-9]{4}-[0-9]{2}-[0-9]{2}                                                       # timestamp
+  | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?
+    (?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?
+  | <<|=                                                                             # merge key, value key
+''', re.X)
+_YAML12_NOT_STR = re.compile(r'''
+    ~|null|Null|NULL|true|True|TRUE|false|False|FALSE                                # null, bool
+  | [-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)                                         # float: inf, nan
+  | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}                                                   # yaml.v3's timestamps
+    (?:[Tt ][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?)?)?
+''', re.X)
+_YAML12_NUMBER = re.compile(r'''
+    [-+]?(?:0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+)                                # int: base 2, 8, 16
+  | [-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?                         # int: base 10, float
+''', re.X)
+
+
+def plain_is_string(text):
+    """True if `text` written as a plain scalar reads back as this string in YAML 1.1 and in YAML 1.2 (core)."""
+    number = text.replace('_', '') if text[:1] in '+-.0123456789' else text
+    return bool(text) and not (_YAML11_NOT_STR.fullmatch(text) or _YAML12_NOT_STR.fullmatch(text)
+                               or _YAML12_NUMBER.fullmatch(number))
+
+
 class _Argv(list):
     """An argv command (runcmd/bootcmd item): emitted in flow style, `- [systemctl, restart, x]`."""
 
@@ -469,7 +511,8 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper, data):
-    style = '|' if '\n' in data else None
+    # A string any reader would take for a number, bool, null or date is quoted, as PyYAML quotes the 1.1 ones.
+    style = '|' if '\n' in data else None if plain_is_string(data) else "'"
     return dumper.represent_scalar('tag:yaml.org,2002:str', data, style=style)
 
 

@@ -14,8 +14,10 @@ import time
 import uuid
 
 import pytest
+import yaml
 
 from support import TEST_LABEL, docker, render_role, wait_for
+from yaml_core import LOOKALIKES, load_core, random_lookalikes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'files', 'localcloud'))
@@ -325,3 +327,35 @@ def test_rewrite_spec_errors():
     with pytest.raises(coinode.NodeError, match='node name'):
         coinode.Node('Bad_Name', {}, 'net')
     assert coinode.rewrite_spec('', 'p', 'f', '/n').spec is None
+
+
+def number_like_plan():
+    """A spec (JSON: every string quoted) and node labels full of strings YAML readers take for numbers."""
+    values = LOOKALIKES + random_lookalikes()
+    environment = dict(('V%03d' % index, value) for index, value in enumerate(values))
+    spec_labels = dict(('s%03d' % index, value) for index, value in enumerate(values))
+    node_labels = dict(('n%03d' % index, value) for index, value in enumerate(values))
+    node_labels[LABEL_KEY] = '004859582582'  # issue 10: a random TEST_LABEL of digits came back as 4.859582582e+09
+    spec = json.dumps({'services': {'app': {'image': 'x', 'environment': environment, 'labels': spec_labels}}})
+    plan = coinode.rewrite_spec(spec, 'coi-n1', 'f' * 64, '/nodes/n1', labels=node_labels)
+    return plan, environment, dict(spec_labels, **node_labels)
+
+
+def test_rewritten_spec_keeps_number_like_strings():
+    plan, environment, labels = number_like_plan()
+    text = coinode.dump_spec(plan.spec)
+    for reader in (yaml.safe_load, load_core):
+        app = reader(text)['services']['app']
+        assert app['environment'] == environment, reader.__name__
+        assert app['labels'] == labels, reader.__name__
+
+
+def test_compose_reads_number_like_strings_of_the_rewritten_spec(tmp_path):
+    plan, environment, labels = number_like_plan()
+    (tmp_path / 'docker-compose.yaml').write_text(coinode.dump_spec(plan.spec))
+    result = docker('compose', '--project-directory', str(tmp_path), '-f', str(tmp_path / 'docker-compose.yaml'),
+                    'config', '--format', 'json', check=False)
+    assert result.returncode == 0, result.stderr
+    app = json.loads(result.stdout)['services']['app']
+    assert app['environment'] == environment
+    assert app['labels'] == labels

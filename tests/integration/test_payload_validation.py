@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from support import TEST_LABEL, docker
+from yaml_core import LOOKALIKES, random_lookalikes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.dirname(sys.executable)
@@ -166,6 +167,27 @@ def test_compose_reads_back_what_the_fragments_said(tmp_path, metadata):
     assert spec['networks']['backend']['internal'] is True
     assert spec['x-yc-disks'] == [{'device_name': 'pgdata', 'fs_type': 'ext4', 'host_path': '/mnt/pgdata',
                                    'partition': 1}]
+
+
+def test_compose_reads_number_like_strings_back_as_strings(tmp_path):
+    # Compose reads YAML 1.2 (Go): a plain 08 or 1e3 that PyYAML (1.1) takes for a string is a number there.
+    values = LOOKALIKES + random_lookalikes()
+    fragment = {'compose': {'services': {'a': {
+        'image': 'a',
+        'environment': dict(('V%03d' % index, value) for index, value in enumerate(values)),
+        'labels': dict(('l%03d' % index, value) for index, value in enumerate(values)),
+        'command': values}},
+        'x-keys': dict((value, 'v') for value in values)}}
+    result = compose_config(tmp_path, coi_metadata([fragment])['docker-compose'], '--format', 'json')
+    assert result.returncode == 0, result.stderr
+    spec = json.loads(result.stdout)
+    service = fragment['compose']['services']['a']
+    for key in ('environment', 'labels'):
+        got = spec['services']['a'][key]
+        assert got == service[key], [(value, got.get(name)) for name, value in service[key].items()
+                                     if got.get(name) != value]
+    assert spec['services']['a']['command'] == values
+    assert spec['x-keys'] == fragment['compose']['x-keys']
 
 
 # ------------------------------------------------------------------------------------------ cloud-init

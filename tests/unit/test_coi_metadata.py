@@ -13,6 +13,8 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 
+from yaml_core import LOOKALIKES, CoreLoader, load_core, random_lookalikes
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLUGIN = os.path.join(ROOT, 'plugins', 'filter', 'coi_metadata.py')
 
@@ -336,6 +338,47 @@ def test_scalars_that_look_like_other_types_stay_strings():
     fragment = {'compose': {'services': {'a': {'image': 'a', 'environment': environment}}}}
     compose, _ = load(coi_metadata([fragment]))
     assert compose['services']['a']['environment'] == environment
+
+
+def lookalike_fragment(values):
+    """Every value as an environment value, a label value, a label key and a command argument."""
+    return {'compose': {'services': {'a': {
+        'image': 'a',
+        'environment': dict(('V%03d' % index, value) for index, value in enumerate(values)),
+        'labels': dict(('l%03d' % index, value) for index, value in enumerate(values)),
+        'command': list(values)}},
+        'x-keys': dict((value, index) for index, value in enumerate(values))}}
+
+
+def assert_lookalikes_stay_strings(values):
+    text = coi_metadata([lookalike_fragment(values)])['docker-compose']
+    expected = dict(lookalike_fragment(values)['compose'], version='3.7')
+    for reader in (yaml.safe_load, load_core):
+        loaded = reader(text)
+        changed = [(value, got) for value, got in zip(values, loaded['services']['a']['command']) if got != value]
+        assert not changed, '%s reads %s' % (reader.__name__, changed)
+        assert loaded == expected, reader.__name__
+
+
+def test_number_like_strings_stay_strings_ordinary_ones_stay_plain():
+    assert_lookalikes_stay_strings(LOOKALIKES)
+    ordinary = ['foo', '1.2.3', 'x86_64', 'a_b', '_1', '0:20', 'v1e3', '1e', 'e3', '0x', 'cr.example/shs:1.0.0']
+    text = coi_metadata([lookalike_fragment(ordinary)])['docker-compose']
+    assert '    command:\n' + ''.join('    - %s\n' % value for value in ordinary) in text  # byte-identical
+
+
+def test_random_number_like_strings_stay_strings():
+    values = random_lookalikes()
+    assert_lookalikes_stay_strings(values)
+    assert len([value for value in values if not plugin.plain_is_string(value)]) > 100  # the batch tests quoting
+
+
+def test_plain_is_string_agrees_with_the_yaml_1_1_and_1_2_resolvers():
+    resolvers = (yaml.SafeLoader, CoreLoader)
+    for value in LOOKALIKES + random_lookalikes() + ['foo', '1.2.3', 'x86_64', '_1', '0:20', 'v1e3', '1e']:
+        tags = set(loader.resolve(loader, yaml.ScalarNode, value, (True, False)) for loader in resolvers)
+        if plugin.plain_is_string(value):
+            assert tags == {'tag:yaml.org,2002:str'}, value
 
 
 # ------------------------------------------------------------------------------------------ errors

@@ -316,6 +316,51 @@ def rewrite_spec(text, project, node_id, node_dir, labels=None, shared_paths=DEF
     return SpecPlan(spec, ports, sorted(shared), disks)
 
 
+# The spec is written for `docker compose` (compose-go reads YAML 1.2 with Go's yaml.v3), after PyYAML (YAML 1.1)
+# read the metadata: a string either reader takes for something else is quoted, or a label "004859582582" becomes
+# 4.859582582e+09 in the container. Readers and forms: yaml.org/type/*.html (1.1, plus y/n of Go's yaml.v2),
+# yaml.org/spec/1.2.2 10.3.2 (core schema); yaml.v3 drops "_" in numbers, takes a sign and 0b/0o/0x, and short dates.
+# The collection's coi_metadata filter quotes by the same rule (no code is shared with plugins/).
+_YAML11_NOT_STR = re.compile(r'''
+    ~|null|Null|NULL|y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
+  | [-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
+  | [-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+  | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
+  | [0-9]{4}-[0-9]{2}-[0-9]{2}
+  | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?
+    (?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?
+  | <<|=
+''', re.X)
+_YAML12_NOT_STR = re.compile(r'''
+    ~|null|Null|NULL|true|True|TRUE|false|False|FALSE|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
+  | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}
+    (?:[Tt ][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?)?)?
+''', re.X)
+_YAML12_NUMBER = re.compile(r'''
+    [-+]?(?:0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+)|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
+''', re.X)
+
+
+def _plain_is_string(text):
+    """True if `text` written as a plain scalar reads back as this string in YAML 1.1 and in YAML 1.2 (core)."""
+    number = text.replace('_', '') if text[:1] in '+-.0123456789' else text
+    return bool(text) and not (_YAML11_NOT_STR.fullmatch(text) or _YAML12_NOT_STR.fullmatch(text)
+                               or _YAML12_NUMBER.fullmatch(number))
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """SafeDumper that quotes every string a YAML 1.1 or 1.2 reader would not read back as that string."""
+
+
+_SpecDumper.add_representer(str, lambda dumper, data: dumper.represent_scalar(
+    'tag:yaml.org,2002:str', data, style=None if '\n' in data or _plain_is_string(data) else "'"))
+
+
+def dump_spec(spec):
+    """The rewritten spec as the node's docker-compose.yaml text."""
+    return yaml.dump(spec, Dumper=_SpecDumper, default_flow_style=False, sort_keys=False)
+
+
 def ports_script(ports):
     """The shell script that installs the VM-port redirects in the node's netns (idempotent)."""
     lines = ['#!/bin/sh', '# Rendered by localcloud.coinode: compose `ports:` VM:CONTAINER as REDIRECTs.',
@@ -526,7 +571,7 @@ class Node:
         with open(os.path.join(compose_host_dir, 'docker-compose.original.yaml'), 'w') as f:
             f.write(self.metadata['docker-compose'])
         with open(os.path.join(compose_host_dir, 'docker-compose.yaml'), 'w') as f:
-            yaml.safe_dump(self.plan.spec, f, default_flow_style=False, sort_keys=False)
+            f.write(dump_spec(self.plan.spec))
 
     def reconfigure(self, metadata):
         """Give a running node new metadata for its next boot, as a Yandex Cloud VM restarted with changed
