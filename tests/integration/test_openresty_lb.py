@@ -146,6 +146,104 @@ def test_nginx_t_passes(stack):
     assert 'test is successful' in result.stderr
 
 
+def start_nginx_with(stack, conf_text, tmp_path):
+    """Start nginx (foreground, stopped after 10 s) in the lb image with the role's Lua, TLS pair and this nginx.conf."""
+    conf = tmp_path / 'nginx.conf'
+    conf.write_text(conf_text)
+    conf.chmod(0o644)
+    args = []
+    for volume in stack.payload['compose']['services']['openresty']['volumes']:
+        host, target, mode = volume.split(':')
+        args += ['-v', '%s:%s:%s' % (conf if target.endswith('/nginx.conf') else stack.root + host, target, mode)]
+    return docker('run', '--rm', '--label', TEST_LABEL, *args, IMAGES['lb'], 'timeout', '10', 'nginx', '-g', 'daemon off;',
+                  check=False)
+
+
+@pytest.mark.parametrize('edit,error', [
+    (('fall = 3,', 'fall = "3",'), 'upstream shs: fall: must be an integer, got "3"'),
+    (('rise = 2,\n', ''), 'upstream shs: rise: missing'),
+    (('port = %d }' % APP_PORT, 'port = 0 }'), 'upstream shs: peers[1].port: must be 1-65535, got 0'),
+    (('valid_statuses = { 200 }', 'valid_statuses = { 200, 700 }'), 'upstream shs: valid_statuses[2]: must be 100-599'),
+    (('interval = 2000,', 'interval = 2000, intervall = 5,'), 'upstream shs: intervall: unknown setting'),
+])
+def test_bad_checker_setting_stops_nginx_naming_it(stack, tmp_path, edit, error):
+    """A hand-edited nginx.conf with a bad or missing checker setting does not start (init_by_lua fails, naming
+    the field; nginx -t does not run init_by_lua)."""
+    conf = next(f['content'] for f in stack.payload['files'] if f['path'].endswith('/nginx.conf'))
+    assert edit[0] in conf
+    result = start_nginx_with(stack, conf.replace(edit[0], edit[1], 1), tmp_path)
+    assert result.returncode not in (0, 124) and 'init_by_lua error' in result.stderr, result.stderr[-2000:]
+    assert error in result.stderr, result.stderr[-2000:]
+
+
+# Two upstreams in one nginx, each with its own checker made from its own settings, sharing one dict.
+TWO_UPSTREAMS_CONF = r'''
+load_module modules/ndk_http_module.so;
+load_module modules/ngx_http_lua_module.so;
+worker_processes 2;
+error_log stderr notice;
+events { worker_connections 256; }
+http {
+    access_log off;
+    lua_package_path "/etc/filmopoisk/openresty/lua/?.lua;/usr/share/lua/5.1/?.lua;;";
+    lua_shared_dict health 1m;
+    lua_shared_dict metrics 1m;
+    lua_socket_log_errors off;
+    init_by_lua_block {
+        require("resty.core")
+        local healthcheck = require("filmopoisk.healthcheck")
+        local function settings(name, port, fall)
+            return { name = name, shm = "health", peers = { { name = name .. "-peer", host = "%(host)s", port = port } },
+                     http_req = "GET /ping HTTP/1.0\r\nHost: shs\r\n\r\n", interval = 300, timeout = 200,
+                     fall = fall, rise = 1, valid_statuses = { 200 }, concurrency = 1, passive_fall = 0,
+                     resolvers = {}, resolv_conf = "/etc/resolv.conf" }
+        end
+        assert(healthcheck.new(settings("good", %(port)d, 2)))
+        assert(healthcheck.new(settings("closed", 9, 3)))  -- same host, a port nothing listens on
+    }
+    init_worker_by_lua_block { require("filmopoisk.healthcheck").start_all() }
+    upstream good { server 0.0.0.1; balancer_by_lua_block { require("filmopoisk.balancer").balance("good") } }
+    server {
+        listen 80;
+        location = /ping { proxy_pass http://good; }
+        location = /status/good { content_by_lua_block { require("filmopoisk.status").page("good") } }
+        location = /status/closed { content_by_lua_block { require("filmopoisk.status").page("closed") } }
+        location = /metrics { content_by_lua_block { require("filmopoisk.metrics").page("metrics") } }
+    }
+}
+'''
+
+
+def test_two_upstreams_have_their_own_checkers(stack, tmp_path):
+    """The Lua library holds no module-wide config: two checkers with different settings and peers, one up
+    and one down, each on its own status page; the metrics page lists both."""
+    conf = tmp_path / 'nginx.conf'
+    conf.write_text(TWO_UPSTREAMS_CONF % {'host': PEERS[0], 'port': APP_PORT})
+    conf.chmod(0o644)
+    lua = stack.root + '/etc/filmopoisk/openresty/lua'
+    name = 'fp-test-or-two-' + uuid.uuid4().hex[:8]
+    docker('run', '-d', '--label', TEST_LABEL, '--name', name, '--network', stack.network, '-p', '127.0.0.1::80',
+           '-v', '%s:/etc/nginx/nginx.conf:ro' % conf, '-v', '%s:/etc/filmopoisk/openresty/lua:ro' % lua, IMAGES['lb'])
+    try:
+        base = 'http://127.0.0.1:%d' % published(name, 80)
+        page = lambda upstream: requests.get(base + '/status/' + upstream, timeout=2).json()  # noqa: E731
+        closed = wait_for(lambda: (lambda p: p if not p['peers'][0]['up'] else None)(page('closed')), timeout=20,
+                          interval=0.1, what='the closed port marked down')
+        good = page('good')
+        assert good['check']['fall'] == 2 and closed['check']['fall'] == 3
+        assert good['check']['interval_ms'] == closed['check']['interval_ms'] == 300
+        assert [p['name'] for p in good['peers']] == ['good-peer'] and [p['name'] for p in closed['peers']] == ['closed-peer']
+        assert good['peers'][0]['up'] and good['peers'][0]['failures'] == 0 and good['check']['rounds'] >= 1
+        assert closed['peers'][0]['consecutive_failures'] >= 3 and closed['peers'][0]['last_result'].startswith('connect:')
+        assert good['peers'][0]['address'] == closed['peers'][0]['address']  # one name, resolved by both
+        assert requests.get(base + '/ping', timeout=5).text == 'pong'
+        metrics = requests.get(base + '/metrics', timeout=5).text
+        assert 'filmopoisk_upstream_peer_up{peer="good-peer"} 1' in metrics
+        assert 'filmopoisk_upstream_peer_up{peer="closed-peer"} 0' in metrics
+    finally:
+        docker('rm', '-f', name, check=False)
+
+
 def test_http_and_https_serve_ping(stack):
     plain = requests.get(stack.http + '/ping', timeout=5)
     assert plain.status_code == 200 and plain.text == 'pong'

@@ -1,5 +1,7 @@
 """Role openresty renders a payload fragment: compose service, nginx.conf, Lua, TLS; deterministic; bad vars named."""
 
+import pathlib
+import re
 import subprocess
 
 import pytest
@@ -7,6 +9,8 @@ import pytest
 from support import render_role
 
 PEERS = ['shs-1.ru-central1.internal', 'shs-2.ru-central1.internal']
+LUA_DIR = pathlib.Path(__file__).resolve().parents[2] / 'roles' / 'openresty' / 'files' / 'lua' / 'filmopoisk'
+LUA_MODULES = ('settings', 'dns', 'probe', 'healthcheck', 'balancer', 'status', 'metrics')
 
 
 def good(tmp_path, **extra):
@@ -30,11 +34,17 @@ def test_payload_layout(tmp_path):
     assert '/etc/filmopoisk/openresty/nginx.conf:/etc/nginx/nginx.conf:ro' in service['volumes']
     assert service['tmpfs'][0].startswith('/var/cache/filmopoisk:')
     by_path = files(payload)
+    # The Lua library: one module per concern, each shipped as it is in the role.
     assert sorted(by_path) == sorted('/etc/filmopoisk/openresty/' + p for p in (
-        'nginx.conf', 'lua/filmopoisk_healthcheck.lua', 'lua/filmopoisk_metrics.lua', 'tls/server.crt', 'tls/server.key'))
+        'nginx.conf', 'tls/server.crt', 'tls/server.key', *('lua/filmopoisk/%s.lua' % m for m in LUA_MODULES)))
+    assert sorted(p.name for p in LUA_DIR.iterdir()) == sorted(m + '.lua' for m in LUA_MODULES)
+    for module in LUA_MODULES:
+        shipped = by_path['/etc/filmopoisk/openresty/lua/filmopoisk/%s.lua' % module]
+        assert shipped['content'] == (LUA_DIR / (module + '.lua')).read_text() and shipped['permissions'] == '0644'
     assert by_path['/etc/filmopoisk/openresty/tls/server.key']['permissions'] == '0600'
     assert 'BEGIN CERTIFICATE' in by_path['/etc/filmopoisk/openresty/tls/server.crt']['content']
-    assert 'ngx.socket.tcp' in by_path['/etc/filmopoisk/openresty/lua/filmopoisk_healthcheck.lua']['content']
+    assert 'ngx.socket.tcp' in by_path['/etc/filmopoisk/openresty/lua/filmopoisk/probe.lua']['content']
+    assert 'ngx.socket.udp' in by_path['/etc/filmopoisk/openresty/lua/filmopoisk/dns.lua']['content']
     # The self-signed pair is a real certificate for the configured name.
     cert = subprocess.run(['openssl', 'x509', '-noout', '-text'], input=by_path['/etc/filmopoisk/openresty/tls/server.crt']['content'],
                           text=True, capture_output=True, check=True).stdout
@@ -50,6 +60,15 @@ def test_nginx_conf_contents(tmp_path):
     for line in ('http_req = "GET /ping HTTP/1.0\\r\\nHost: shs\\r\\n\\r\\n",', 'interval = 2000,', 'timeout = 1000,',
                  'fall = 3,', 'rise = 2,', 'valid_statuses = { 200 },', 'concurrency = 10,'):
         assert line in conf, line
+    # Every setting of the checker is passed (its schema has no defaults: those are the role's).
+    init = conf.split('healthcheck.new({', 1)[1].split('}))', 1)[0]
+    schema = (LUA_DIR / 'healthcheck.lua').read_text().split('M.SCHEMA = {', 1)[1].split('\nlocal ', 1)[0]
+    top_level = set(re.findall(r'^        (\w+) = ', schema, re.M))
+    assert top_level == set(re.findall(r'^            (\w+) = ', init, re.M)) and len(top_level) == 13
+    for line in ('name = "shs",', 'shm = "filmopoisk_health",', 'passive_fall = 3,', 'resolvers = {  },',
+                 'resolv_conf = "/etc/resolv.conf",'):
+        assert line in init, line
+    assert 'balance("shs")' in conf and 'page("shs")' in conf and 'metrics").page("filmopoisk_metrics")' in conf
     assert 'balancer_by_lua_block' in conf
     assert 'proxy_next_upstream error timeout http_502 http_503 http_504;' in conf
     assert 'non_idempotent' not in conf.replace('(no "non_idempotent")', '')

@@ -1,7 +1,8 @@
--- filmopoisk_metrics: Prometheus counters collected in log_by_lua into a lua_shared_dict.
+-- filmopoisk.metrics: Prometheus counters collected in log_by_lua into a lua_shared_dict (its name is
+-- the argument), and the metrics page, which adds every health checker's peers (filmopoisk.healthcheck).
 --
---   log_by_lua_block      require("filmopoisk_metrics").log()
---   content_by_lua_block  require("filmopoisk_metrics").page()
+--   log_by_lua_block      require("filmopoisk.metrics").log("filmopoisk_metrics")
+--   content_by_lua_block  require("filmopoisk.metrics").page("filmopoisk_metrics")
 --
 -- Labels stay bounded: the endpoint is one of the SHS API's routes (ids folded into {id}) or "other",
 -- the method one of the usual ones or "OTHER", the status a class (2xx ... 5xx).
@@ -9,10 +10,8 @@
 local M = {}
 
 local ngx = ngx
+local healthcheck = require "filmopoisk.healthcheck"
 local concat, floor = table.concat, math.floor
-
-local DICT = "filmopoisk_metrics"
-local HEALTH = "filmopoisk_healthcheck"
 
 local EXACT = {
     ["/"] = true, ["/ping"] = true, ["/long_dummy"] = true, ["/db_dummy"] = true, ["/operation"] = true,
@@ -34,8 +33,8 @@ function M.endpoint(uri)
     return "other"
 end
 
-function M.log()
-    local d = ngx.shared[DICT]
+function M.log(shm)
+    local d = ngx.shared[shm]
     if not d then
         return
     end
@@ -92,11 +91,11 @@ local function family(out, name, help, kind, lines)
     end
 end
 
-function M.page()
-    local d = ngx.shared[DICT]
+function M.page(shm)
+    local d = ngx.shared[shm]
     local keys = d:get_keys(0)
     table.sort(keys)
-    local requests, buckets, sums, cache, retries = {}, {}, {}, {}, {}
+    local requests, buckets, sums, cache = {}, {}, {}, {}
     local series_list, seen = {}, {}
     for _, k in ipairs(keys) do
         local value = d:get(k)
@@ -119,9 +118,6 @@ function M.page()
             elseif p[1] == "cache" then
                 cache[#cache + 1] = string.format("filmopoisk_cache_requests_total{status=%s} %s",
                                                   label(p[2]), num(value))
-            elseif p[1] == "retry" then
-                retries[#retries + 1] = string.format("filmopoisk_upstream_retries_total{peer=%s} %s",
-                                                      label(p[2]), num(value))
             end
         end
     end
@@ -154,22 +150,24 @@ function M.page()
                                       labels, num(cumulative))
     end
     family(out, "filmopoisk_cache_requests_total", "Requests of cached locations, by $upstream_cache_status.", "counter", cache)
-    family(out, "filmopoisk_upstream_retries_total", "Requests passed on to the next peer after this one failed.", "counter", retries)
 
-    local ok, health = pcall(require, HEALTH)
-    if ok then
-        local up, probes = {}, {}
-        for _, peer in ipairs(health.peers()) do
-            up[#up + 1] = string.format("filmopoisk_upstream_peer_up{peer=%s} %d", label(peer.name),
-                                        peer.up and 1 or 0)
+    -- The peers of every upstream's checker (its passive failures are the retries).
+    local retries, up, probes = {}, {}, {}
+    for _, checker in ipairs(healthcheck.all()) do
+        for _, peer in ipairs(checker:peers()) do
+            local name = label(peer.name)
+            retries[#retries + 1] = string.format("filmopoisk_upstream_retries_total{peer=%s} %s", name,
+                                                  num(peer.retries))
+            up[#up + 1] = string.format("filmopoisk_upstream_peer_up{peer=%s} %d", name, peer.up and 1 or 0)
             probes[#probes + 1] = string.format("filmopoisk_upstream_probes_total{peer=%s,result=\"success\"} %s",
-                                                label(peer.name), num(peer.successes))
+                                                name, num(peer.successes))
             probes[#probes + 1] = string.format("filmopoisk_upstream_probes_total{peer=%s,result=\"failure\"} %s",
-                                                label(peer.name), num(peer.failures))
+                                                name, num(peer.failures))
         end
-        family(out, "filmopoisk_upstream_peer_up", "1 if the active health check counts the peer up.", "gauge", up)
-        family(out, "filmopoisk_upstream_probes_total", "Active health probes, by result.", "counter", probes)
     end
+    family(out, "filmopoisk_upstream_retries_total", "Requests passed on to the next peer after this one failed.", "counter", retries)
+    family(out, "filmopoisk_upstream_peer_up", "1 if the active health check counts the peer up.", "gauge", up)
+    family(out, "filmopoisk_upstream_probes_total", "Active health probes, by result.", "counter", probes)
     ngx.header["Content-Type"] = "text/plain; version=0.0.4"
     ngx.header["Cache-Control"] = "no-store"
     ngx.print(concat(out, "\n"), "\n")
