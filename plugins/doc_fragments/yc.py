@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: filmopoisk.shs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options every yc_* module shares: credentials, endpoint, folder, retries and operation waits."""
+"""Options the yc_* plugins share: credentials, endpoint, folder, retries (DOCUMENTATION); the operation waits of
+the modules that write (WAIT); the environment variables a non-module plugin reads (PLUGINS)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -57,6 +58,18 @@ options:
         a create is retried only after checking that the resource was not created.
     type: int
     default: 60
+requirements:
+  - python >= 3.9
+  - yandexcloud >= 0.413.0
+notes:
+  - Every module of the collection's C(yc) action group takes these options, so a play's
+    C(module_defaults) for C(group/filmopoisk.shs.yc) sets them once.
+  - Credentials are never printed, logged or shown in diffs.
+'''
+
+    # Modules that start operations (create, update, delete).
+    WAIT = r'''
+options:
   wait:
     description:
       - Wait for the operations the module starts to finish.
@@ -70,11 +83,19 @@ options:
         the cloud; a re-run converges).
     type: int
     default: 600
-requirements:
-  - python >= 3.9
-  - yandexcloud >= 0.413.0
-notes:
-  - Every module of the collection's C(yc) action group takes these options, so a play's
-    C(module_defaults) for C(group/filmopoisk.shs.yc) sets them once.
-  - Credentials are never printed, logged or shown in diffs.
+'''
+
+    # Plugins that are not modules get no argument spec fallbacks: the same variables, read by Ansible's config.
+    # (Credentials from the environment are read by the client itself, which also checks that only one is set.)
+    PLUGINS = r'''
+options:
+  endpoint:
+    env:
+      - name: YC_ENDPOINT
+  root_certificates:
+    env:
+      - name: YC_ROOT_CERTIFICATES
+  folder_id:
+    env:
+      - name: YC_FOLDER_ID
 '''

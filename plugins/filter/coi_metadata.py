@@ -46,7 +46,8 @@ description:
   - >-
     Files are written on every boot, not only the first: when there are files or units, C(bootcmd) starts with
     C(cloud-init single --name write_files --frequency always) (and C(systemctl daemon-reload) when there are
-    units), so a fragment's C(bootcmd) (a C(chown), say) finds the current files. On Yandex Cloud a metadata change restarts an instance group's VM with the same instance id
+    units), so a fragment's C(bootcmd) (a C(chown), say) finds the current files. On Yandex Cloud a metadata
+    change restarts an instance group's VM with the same instance id
     (en/compute/concepts/instance-groups/deploy/instance.md), and cloud-init runs C(write_files) once per
     instance id, so without this a changed config file would never reach a running VM. Files with
     C(defer) true are written at the first boot only.
@@ -158,10 +159,7 @@ _value:
 
 import re
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # pragma: no cover  (Python 2 is not supported, this keeps sanity's compile tests quiet)
-    from collections import Mapping
+from collections.abc import Mapping
 
 import yaml
 
@@ -584,8 +582,8 @@ def coi_metadata(fragments, project_name=None):
             field = 'compose.%s' % key
             if key == 'version':
                 if version_owner and value != version:
-                    raise AnsibleFilterError('%s: %s %r differs from %r of %s' % (label, field, value, version,
-                                                                                 version_owner))
+                    raise AnsibleFilterError('%s: %s %r differs from %r of %s'
+                                             % (label, field, value, version, version_owner))
                 version, version_owner = value, label
             elif key in COMPOSE_NAMED:
                 for name, definition in value.items():

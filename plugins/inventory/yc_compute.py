@@ -19,6 +19,7 @@ extends_documentation_fragment:
   - constructed
   - inventory_cache
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.plugins
 options:
   plugin:
     description: The name of this plugin.
@@ -26,7 +27,7 @@ options:
     choices: [filmopoisk.shs.yc_compute]
     type: str
   instance_groups:
-    description: Only instances of these instance groups (names or IDs). Each host gets RV(yc_instance_group).
+    description: Only instances of these instance groups (names or IDs). Hosts get C(yc_instance_group).
     type: list
     elements: str
     default: []
@@ -69,8 +70,6 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/filmopoisk.shs/inventory
 '''
 
-import os
-
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
@@ -86,7 +85,6 @@ except ImportError:
 
 AUTH_OPTIONS = ('token', 'iam_token', 'service_account_key', 'endpoint', 'root_certificates', 'folder_id',
                 'api_retry_timeout')
-ENV_FALLBACKS = dict(endpoint='YC_ENDPOINT', root_certificates='YC_ROOT_CERTIFICATES', folder_id='YC_FOLDER_ID')
 
 
 def instance_vars(instance, group_name):
@@ -106,18 +104,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = 'filmopoisk.shs.yc_compute'
 
     def verify_file(self, path):
-        return super(InventoryModule, self).verify_file(path) and path.endswith(('yc_compute.yml',
-                                                                                   'yc_compute.yaml'))
+        return super(InventoryModule, self).verify_file(path) and path.endswith(('yc_compute.yml', 'yc_compute.yaml'))
 
     def _client(self):
-        params = {}
-        for option in AUTH_OPTIONS:
-            value = self.get_option(option)
-            if value in (None, '') and option in ENV_FALLBACKS:
-                value = os.environ.get(ENV_FALLBACKS[option])
-            params[option] = value
-        if params['api_retry_timeout'] is None:
-            params['api_retry_timeout'] = 60
+        # endpoint, root_certificates and folder_id fall back to YC_* by their documented env entries.
+        params = dict((option, self.get_option(option)) for option in AUTH_OPTIONS)
         if not params.get('folder_id'):
             raise AnsibleError('yc_compute: folder_id is required (or set YC_FOLDER_ID)')
         try:

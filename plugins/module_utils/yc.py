@@ -35,6 +35,7 @@ try:
     from google.protobuf.descriptor import FieldDescriptor
     from google.protobuf.field_mask_pb2 import FieldMask
     from yandex.cloud.iam.v1.iam_token_service_pb2_grpc import IamTokenServiceStub
+    from yandex.cloud.operation.operation_pb2 import Operation
     from yandex.cloud.operation.operation_service_pb2 import GetOperationRequest
     from yandex.cloud.operation.operation_service_pb2_grpc import OperationServiceStub
     from yandexcloud.auth import get_auth_token_requester
@@ -52,9 +53,9 @@ CREDENTIAL_ENV = (('token', 'YC_TOKEN'), ('iam_token', 'YC_IAM_TOKEN'),
                   ('service_account_key', 'YC_SERVICE_ACCOUNT_KEY_FILE'))
 
 
-def yc_argument_spec():
-    """The options of doc_fragments/yc.py."""
-    return dict(
+def yc_argument_spec(waits=True):
+    """The options of doc_fragments/yc.py (its WAIT options only for modules that wait for operations)."""
+    spec = dict(
         token=dict(type='str', no_log=True),
         iam_token=dict(type='str', no_log=True),
         service_account_key=dict(type='raw', no_log=True),
@@ -62,9 +63,10 @@ def yc_argument_spec():
         root_certificates=dict(type='str', fallback=(env_fallback, ['YC_ROOT_CERTIFICATES'])),
         folder_id=dict(type='str', fallback=(env_fallback, ['YC_FOLDER_ID'])),
         api_retry_timeout=dict(type='int', default=60),
-        wait=dict(type='bool', default=True),
-        wait_timeout=dict(type='int', default=600),
     )
+    if waits:
+        spec.update(wait=dict(type='bool', default=True), wait_timeout=dict(type='int', default=600))
+    return spec
 
 
 def _retriable_codes():
@@ -230,7 +232,7 @@ def resolve_credentials(params, environ):
                           '(or YC_TOKEN, YC_IAM_TOKEN, YC_SERVICE_ACCOUNT_KEY_FILE).')
         if len(from_env) > 1:
             raise YCError('Several credentials in the environment (%s): keep one, or pass one of token, '
-                          'iam_token, service_account_key' % ', '.join(var for _, var in from_env))
+                          'iam_token, service_account_key' % ', '.join(pair[1] for pair in from_env))
         name, var = from_env[0]
         value = environ[var]
     if name == 'service_account_key':
@@ -280,8 +282,8 @@ def read_root_certificates(value):
 class YCModule(AnsibleModule):
     """AnsibleModule + a YCClient whose errors end the module with fail_json."""
 
-    def __init__(self, argument_spec=None, mutually_exclusive=None, **kwargs):
-        spec = yc_argument_spec()
+    def __init__(self, argument_spec=None, mutually_exclusive=None, waits=True, **kwargs):
+        spec = yc_argument_spec(waits)
         spec.update(argument_spec or {})
         exclusive = list(mutually_exclusive or []) + [list(CREDENTIAL_OPTIONS)]
         super(YCModule, self).__init__(argument_spec=spec, mutually_exclusive=exclusive, **kwargs)
@@ -533,7 +535,7 @@ class Resource(object):
     def _finish(self, operations, before, changed, resource_id=None, **extra):
         """Wait, then read the resource back so what is returned is what the cloud holds."""
         module = self.module
-        if isinstance(operations, self.response_type):  # recheck(): a retried create had gone through
+        if not isinstance(operations, (list, Operation)):  # recheck() found what a retried create had made
             result = self.to_user(operations)
             module.exit_json(changed=changed, diff=dict(before=before, after=result),
                              **dict(extra, **{self.kind: result}))

@@ -42,7 +42,7 @@ def subject_of(module):
     member = module.params.get('member')
     if not member:
         return module.params['subject_type'], module.params['subject_id']
-    subject_type, _, subject_id = member.partition(':')
+    subject_type, subject_id = member.partition(':')[::2]
     if subject_type not in SUBJECT_TYPES or not subject_id:
         module.fail_json(msg="member: %r is not '<type>:<id>' with type one of %s"
                              % (member, ', '.join(SUBJECT_TYPES)))

@@ -65,16 +65,23 @@ options:
     type: str
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 requirements:
   - docker (Python SDK) >= 7.0
   - a Docker engine
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -129,7 +136,7 @@ image:
       description: The image's ID in the Container Registry API.
       type: str
 pushed:
-  description: Whether this run built and pushed the image (false in check mode, where RV(changed) says it would).
+  description: Whether this run built and pushed the image (false in check mode, where C(changed) says it would).
   returned: always
   type: bool
 '''
@@ -217,8 +224,8 @@ def build(module, client, reference):
     params = module.params
     try:
         client.images.build(path=params['path'], dockerfile=params['dockerfile'], tag=reference, rm=True,
-                             forcerm=True, pull=params['pull'],
-                             buildargs=dict((k, str(v)) for k, v in params['build_args'].items()))
+                            forcerm=True, pull=params['pull'],
+                            buildargs=dict((k, str(v)) for k, v in params['build_args'].items()))
     except BuildError as exc:
         lines = [entry.get('stream', entry.get('error', '')).rstrip() for entry in exc.build_log]
         module.fail_json(msg='Building %s from %s failed: %s' % (reference, params['path'], exc.msg),
@@ -246,6 +253,7 @@ def result_image(params, reference, tag, image):
 
 def main():
     module = YCModule(
+        waits=False,
         argument_spec=dict(
             registry_id=dict(type='str', required=True),
             name=dict(type='str', required=True),

@@ -42,13 +42,21 @@ options:
     default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.wait
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -71,8 +79,31 @@ registry:
   description: The registry as the API holds it after the run (empty when absent; the requested state in check mode).
   returned: always
   type: dict
-  sample: {id: crp1abcdefghijklmnop, folder_id: b1gabcdefghijklmnopq, name: shs-registry, status: ACTIVE,
-           labels: {project: shs}, created_at: "2026-11-28T08:00:00Z"}
+  contains:
+    id:
+      description: The registry ID.
+      type: str
+      sample: crp1abcdefghijklmnop
+    folder_id:
+      description: The folder it is in.
+      type: str
+      sample: b1gabcdefghijklmnopq
+    name:
+      description: Name.
+      type: str
+      sample: shs-registry
+    labels:
+      description: Labels.
+      type: dict
+      sample: {project: shs}
+    status:
+      description: V(CREATING), V(ACTIVE) or V(DELETING).
+      type: str
+      sample: ACTIVE
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
+      sample: '2026-11-28T08:00:00Z'
 update_mask:
   description: Fields sent in the update (only those that changed).
   returned: when updated

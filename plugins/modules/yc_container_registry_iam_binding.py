@@ -45,13 +45,21 @@ options:
     default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.wait
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -74,8 +82,27 @@ binding:
   description: The binding this task manages (also when it was absent and stays so).
   returned: always
   type: dict
-  sample: {registry_id: crp1..., role_id: container-registry.images.puller,
-           subject: {id: aje1..., type: serviceAccount}}
+  contains:
+    registry_id:
+      description: The registry.
+      type: str
+      sample: crp1abcdefghijklmnop
+    role_id:
+      description: The role.
+      type: str
+      sample: container-registry.images.puller
+    subject:
+      description: Who has the role.
+      type: dict
+      contains:
+        id:
+          description: Subject ID.
+          type: str
+          sample: aje1abcdefghijklmnop
+        type:
+          description: Subject type.
+          type: str
+          sample: serviceAccount
 operation_id:
   description: The API operation of the write.
   returned: when something was written

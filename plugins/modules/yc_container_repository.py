@@ -34,13 +34,21 @@ options:
     default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.wait
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -61,7 +69,15 @@ repository:
   description: The repository (empty when absent; the requested one in check mode, without id).
   returned: always
   type: dict
-  sample: {id: crp5abcdefghijklmnop, name: crp1abcdefghijklmnop/shs}
+  contains:
+    id:
+      description: The repository ID (none in check mode).
+      type: str
+      sample: crp5abcdefghijklmnop
+    name:
+      description: The full name, C(<registry_id>/<name>).
+      type: str
+      sample: crp1abcdefghijklmnop/shs
 operation_id:
   description: The API operation of the write.
   returned: when something was written

@@ -30,12 +30,19 @@ options:
     type: str
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
     details: Getting a token changes nothing; the module runs in check mode as it does otherwise.
   diff_mode:
     support: none
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 notes:
   - Refused credentials fail with the API's code (C(UNAUTHENTICATED)); the message never contains them.
 seealso:
@@ -46,7 +53,7 @@ seealso:
     description: The JWT exchange for a service account's authorized key.
     link: https://yandex.cloud/en/docs/iam/operations/iam-token/create-for-sa
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -98,7 +105,7 @@ from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
 
 
 def main():
-    module = YCModule(supports_check_mode=True)
+    module = YCModule(supports_check_mode=True, waits=False)
     token, expires_at = module.iam_token()
     # An iam_token given as the option is a no_log value, which exit_json would mask in the result: here it
     # is the result itself (the action plugin hides the whole result instead).

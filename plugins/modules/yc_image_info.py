@@ -32,14 +32,21 @@ options:
     default: standard-images
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
     details: Reads only.
   diff_mode:
     support: none
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -68,17 +75,46 @@ image:
   returned: always
   type: dict
   contains:
-    id: {description: Image id., type: str, sample: fd8abcdefghijklmnopq}
-    folder_id: {description: Folder., type: str, sample: standard-images}
-    name: {description: Name., type: str, sample: container-optimized-image-v20261101}
-    family: {description: Family., type: str, sample: container-optimized-image}
-    description: {description: Description., type: str}
-    labels: {description: Labels., type: dict}
-    status: {description: C(READY), C(CREATING), C(ERROR) or C(DELETING)., type: str, sample: READY}
-    min_disk_size: {description: Smallest boot disk, bytes., type: int, sample: 8589934592}
-    size: {description: Size of the image, bytes., type: int}
-    os_type: {description: C(LINUX) or C(WINDOWS)., type: str, sample: LINUX}
-    created_at: {description: Creation time (RFC 3339)., type: str}
+    id:
+      description: Image id.
+      type: str
+      sample: fd8abcdefghijklmnopq
+    folder_id:
+      description: Folder.
+      type: str
+      sample: standard-images
+    name:
+      description: Name.
+      type: str
+      sample: container-optimized-image-v20261101
+    family:
+      description: Family.
+      type: str
+      sample: container-optimized-image
+    description:
+      description: Description.
+      type: str
+    labels:
+      description: Labels.
+      type: dict
+    status:
+      description: C(READY), C(CREATING), C(ERROR) or C(DELETING).
+      type: str
+      sample: READY
+    min_disk_size:
+      description: Smallest boot disk, bytes.
+      type: int
+      sample: 8589934592
+    size:
+      description: Size of the image, bytes.
+      type: int
+    os_type:
+      description: C(LINUX) or C(WINDOWS).
+      type: str
+      sample: LINUX
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
@@ -100,6 +136,7 @@ def image_to_user(image):
 
 def main():
     module = YCModule(
+        waits=False,
         argument_spec=dict(
             family=dict(type='str'),
             image_id=dict(type='str'),

@@ -385,13 +385,21 @@ options:
     default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.wait
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -429,14 +437,106 @@ instance_group:
   description: The group as the API holds it (the module's option shape plus id, status, folder_id, created_at).
   returned: always
   type: dict
-  sample: {id: cl1abcdefghijklmnopq, name: shs-app, status: ACTIVE, scale_policy: {fixed_scale: {size: 2}}}
+  contains:
+    id:
+      description: The group ID.
+      type: str
+      sample: cl1abcdefghijklmnopq
+    folder_id:
+      description: The folder it is in.
+      type: str
+      sample: b1gabcdefghijklmnopq
+    name:
+      description: Name.
+      type: str
+      sample: shs-app
+    status:
+      description: V(STARTING), V(ACTIVE), V(STOPPING), V(STOPPED), V(DELETING) or V(PAUSED).
+      type: str
+      sample: ACTIVE
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
+      sample: '2026-11-28T08:00:00Z'
+    description:
+      description: As the option O(description).
+      type: str
+    labels:
+      description: As the option O(labels).
+      type: dict
+    variables:
+      description: As the option O(variables).
+      type: dict
+    service_account_id:
+      description: As the option O(service_account_id).
+      type: str
+    deletion_protection:
+      description: As the option O(deletion_protection).
+      type: bool
+    instance_template:
+      description: As the option O(instance_template).
+      type: dict
+    scale_policy:
+      description: As the option O(scale_policy).
+      type: dict
+      sample: {fixed_scale: {size: 2}}
+    allocation_policy:
+      description: As the option O(allocation_policy).
+      type: dict
+    deploy_policy:
+      description: As the option O(deploy_policy).
+      type: dict
+    auto_healing_policy:
+      description: As the option O(auto_healing_policy).
+      type: dict
+    health_checks:
+      description: As the option O(health_checks).
+      type: list
+      elements: dict
+    max_checking_health_duration:
+      description: As the option O(max_checking_health_duration).
+      type: int
+    load_balancer:
+      description: As the option O(load_balancer); V(null) without one.
+      type: dict
 instances:
   description: The group's instances (after waiting, when O(wait_for_instances)).
   returned: when state=present and not in check mode
   type: list
   elements: dict
-  sample: [{name: shs-1, fqdn: shs-1.ru-central1.internal, instance_id: fhm..., status: RUNNING_ACTUAL,
-            zone_id: ru-central1-a, address: 10.10.1.3, nat_address: ""}]
+  contains:
+    name:
+      description: Instance name.
+      type: str
+      sample: shs-1
+    fqdn:
+      description: Its internal FQDN.
+      type: str
+      sample: shs-1.ru-central1.internal
+    instance_id:
+      description: The Compute instance ID.
+      type: str
+      sample: fhmabcdefghijklmnopq
+    status:
+      description: The managed instance status.
+      type: str
+      sample: RUNNING_ACTUAL
+    status_message:
+      description: What the status is about.
+      type: str
+      sample: ''
+    zone_id:
+      description: The availability zone.
+      type: str
+      sample: ru-central1-a
+    address:
+      description: Private IPv4 address.
+      type: str
+      sample: 10.10.1.3
+    nat_address:
+      description: Public IPv4 address, V('') without NAT.
+      type: str
+      sample: ''
 update_mask:
   description: Top-level fields sent in the update.
   returned: when updated

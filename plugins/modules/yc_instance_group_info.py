@@ -26,14 +26,21 @@ options:
     default: true
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
     details: Reads only.
   diff_mode:
     support: none
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -59,19 +66,48 @@ instance_groups:
   type: list
   elements: dict
   contains:
-    id: {description: Group id., type: str, sample: cl1abcdefghijklmnopq}
-    name: {description: Name., type: str, sample: shs-app}
-    folder_id: {description: Folder., type: str}
-    description: {description: Description., type: str}
-    labels: {description: Labels., type: dict}
-    status: {description: C(STARTING), C(ACTIVE), C(STOPPING), C(STOPPED), C(DELETING) or C(PAUSED)., type: str}
-    service_account_id: {description: Service account the group acts as., type: str}
-    deletion_protection: {description: Whether deletion is refused., type: bool}
-    created_at: {description: Creation time (RFC 3339)., type: str}
-    target_size: {description: Instances the group keeps., type: int, sample: 2}
-    running_actual_count: {description: Instances running the current template., type: int}
-    running_outdated_count: {description: Instances running an older template., type: int}
-    processing_count: {description: Instances being created, checked, updated or deleted., type: int}
+    id:
+      description: Group id.
+      type: str
+      sample: cl1abcdefghijklmnopq
+    name:
+      description: Name.
+      type: str
+      sample: shs-app
+    folder_id:
+      description: Folder.
+      type: str
+    description:
+      description: Description.
+      type: str
+    labels:
+      description: Labels.
+      type: dict
+    status:
+      description: C(STARTING), C(ACTIVE), C(STOPPING), C(STOPPED), C(DELETING) or C(PAUSED).
+      type: str
+    service_account_id:
+      description: Service account the group acts as.
+      type: str
+    deletion_protection:
+      description: Whether deletion is refused.
+      type: bool
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
+    target_size:
+      description: Instances the group keeps.
+      type: int
+      sample: 2
+    running_actual_count:
+      description: Instances running the current template.
+      type: int
+    running_outdated_count:
+      description: Instances running an older template.
+      type: int
+    processing_count:
+      description: Instances being created, checked, updated or deleted.
+      type: int
     deploy_policy:
       description:
         - The deploy policy, in M(filmopoisk.shs.yc_instance_group)'s option shape (durations in seconds).
@@ -125,6 +161,7 @@ def group_to_user(group):
 
 def main():
     module = YCModule(
+        waits=False,
         argument_spec=dict(
             name=dict(type='str'),
             instances=dict(type='bool', default=True),

@@ -37,13 +37,21 @@ options:
     default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.wait
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -65,8 +73,35 @@ network:
   description: The network as the API holds it after the run (empty when absent; the requested state in check mode).
   returned: always
   type: dict
-  sample: {id: enp1abcdefghijklmnop, folder_id: b1gabcdefghijklmnopq, name: shs-net, description: SHS,
-           labels: {project: shs}, created_at: "2026-11-28T08:00:00Z", default_security_group_id: enp2...}
+  contains:
+    id:
+      description: The network ID.
+      type: str
+      sample: enp1abcdefghijklmnop
+    folder_id:
+      description: The folder it is in.
+      type: str
+      sample: b1gabcdefghijklmnopq
+    name:
+      description: Name.
+      type: str
+      sample: shs-net
+    description:
+      description: Description.
+      type: str
+      sample: SHS
+    labels:
+      description: Labels.
+      type: dict
+      sample: {project: shs}
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
+      sample: '2026-11-28T08:00:00Z'
+    default_security_group_id:
+      description: The security group YC created with the network.
+      type: str
+      sample: enp2abcdefghijklmnop
 update_mask:
   description: Fields sent in the update (only those that changed).
   returned: when updated

@@ -71,15 +71,23 @@ options:
     default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.wait
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 notes:
   - See U(https://yandex.cloud/en/docs/vpc/concepts/routing).
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -121,13 +129,29 @@ route_table:
   returned: always
   type: dict
   contains:
-    id: {description: Route table id (a subnet's C(route_table_id))., type: str, sample: enpd3s8svtkdabcdefgh}
-    folder_id: {description: Folder., type: str}
-    name: {description: Name., type: str, sample: shs-egress}
-    description: {description: Description., type: str}
-    labels: {description: Labels., type: dict}
-    network_id: {description: Network., type: str}
-    created_at: {description: Creation time (RFC 3339)., type: str}
+    id:
+      description: Route table id (a subnet's C(route_table_id)).
+      type: str
+      sample: enpd3s8svtkdabcdefgh
+    folder_id:
+      description: Folder.
+      type: str
+    name:
+      description: Name.
+      type: str
+      sample: shs-egress
+    description:
+      description: Description.
+      type: str
+    labels:
+      description: Labels.
+      type: dict
+    network_id:
+      description: Network.
+      type: str
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
     static_routes:
       description: The routes, sorted by destination prefix; the next hop not used is V('').
       type: list

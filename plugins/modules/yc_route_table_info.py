@@ -23,14 +23,21 @@ options:
     type: str
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
     details: Reads only.
   diff_mode:
     support: none
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -52,13 +59,29 @@ route_tables:
   type: list
   elements: dict
   contains:
-    id: {description: Route table id., type: str, sample: enpd3s8svtkdabcdefgh}
-    folder_id: {description: Folder., type: str}
-    name: {description: Name., type: str, sample: shs-egress}
-    description: {description: Description., type: str}
-    labels: {description: Labels., type: dict}
-    network_id: {description: Network., type: str}
-    created_at: {description: Creation time (RFC 3339)., type: str}
+    id:
+      description: Route table id.
+      type: str
+      sample: enpd3s8svtkdabcdefgh
+    folder_id:
+      description: Folder.
+      type: str
+    name:
+      description: Name.
+      type: str
+      sample: shs-egress
+    description:
+      description: Description.
+      type: str
+    labels:
+      description: Labels.
+      type: dict
+    network_id:
+      description: Network.
+      type: str
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
     static_routes:
       description: The routes (C(destination_prefix), C(gateway_id), C(next_hop_address); the hop not used is
         V('')), sorted by destination prefix.
@@ -79,6 +102,7 @@ except ImportError:
 
 def main():
     module = YCModule(
+        waits=False,
         argument_spec=dict(name=dict(type='str'), network_id=dict(type='str')),
         supports_check_mode=True,
     )

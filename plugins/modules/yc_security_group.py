@@ -85,13 +85,21 @@ options:
     default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.wait
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -119,9 +127,77 @@ security_group:
   description: The group as the API holds it after the run (empty when absent).
   returned: always
   type: dict
-  sample: {id: enp3..., name: shs-lb, network_id: enp1..., status: ACTIVE, description: "", labels: {},
-           rules: [{direction: ingress, protocol: TCP, from_port: 80, to_port: 80,
-                    v4_cidr_blocks: [0.0.0.0/0], security_group_id: "", predefined_target: "", description: ""}]}
+  contains:
+    id:
+      description: The security group ID.
+      type: str
+      sample: enp3abcdefghijklmnop
+    folder_id:
+      description: The folder it is in.
+      type: str
+      sample: b1gabcdefghijklmnopq
+    name:
+      description: Name.
+      type: str
+      sample: shs-lb
+    description:
+      description: Description.
+      type: str
+      sample: SHS
+    labels:
+      description: Labels.
+      type: dict
+      sample: {project: shs}
+    network_id:
+      description: The network.
+      type: str
+      sample: enp1abcdefghijklmnop
+    status:
+      description: V(CREATING), V(ACTIVE), V(UPDATING) or V(DELETING).
+      type: str
+      sample: ACTIVE
+    rules:
+      description: The rules, in the shape of O(rules), sorted.
+      type: list
+      elements: dict
+      contains:
+        direction:
+          description: V(ingress) or V(egress).
+          type: str
+          sample: ingress
+        protocol:
+          description: Upper-case protocol name, V(ANY) for all.
+          type: str
+          sample: TCP
+        from_port:
+          description: First port, V(null) for all ports.
+          type: int
+          sample: 80
+        to_port:
+          description: Last port, V(null) for all ports.
+          type: int
+          sample: 80
+        v4_cidr_blocks:
+          description: IPv4 ranges, sorted.
+          type: list
+          elements: str
+          sample: [0.0.0.0/0]
+        security_group_id:
+          description: The peer security group, V('') for none.
+          type: str
+          sample: ''
+        predefined_target:
+          description: V(self_security_group), V(loadbalancer_healthchecks) or V('').
+          type: str
+          sample: ''
+        description:
+          description: Description.
+          type: str
+          sample: ''
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
+      sample: '2026-11-28T08:00:00Z'
 update_mask:
   description: Fields changed (V(rules) when rules were added or deleted).
   returned: when updated
@@ -262,21 +338,21 @@ class SecurityGroup(Resource):
             description=desired.get('description', ''), labels=desired.get('labels', {}),
             rule_specs=[rule_spec(rule) for rule in desired.get('rules', [])])
 
-    def update(self, group, after, paths):
+    def update(self, current, after, paths):
         operations = []
         plain = [path for path in paths if path != 'rules']
         if plain:
-            request = svc.UpdateSecurityGroupRequest(security_group_id=group.id, update_mask=field_mask(plain),
-                                                     name=group.name, description=after['description'],
+            request = svc.UpdateSecurityGroupRequest(security_group_id=current.id, update_mask=field_mask(plain),
+                                                     name=current.name, description=after['description'],
                                                      labels=after['labels'])
             operations.append(self.module.call(self.stub, 'Update', request, self.label))
         if 'rules' in paths:
             # Only the rules that differ: the others keep their IDs and their traffic is never interrupted.
             wanted = set(rule_key(rule) for rule in after['rules'])
-            have = set(rule_key(rule_from_api(rule)) for rule in group.rules)
+            have = set(rule_key(rule_from_api(rule)) for rule in current.rules)
             request = svc.UpdateSecurityGroupRulesRequest(
-                security_group_id=group.id,
-                deletion_rule_ids=[rule.id for rule in group.rules if rule_key(rule_from_api(rule)) not in wanted],
+                security_group_id=current.id,
+                deletion_rule_ids=[rule.id for rule in current.rules if rule_key(rule_from_api(rule)) not in wanted],
                 addition_rule_specs=[rule_spec(rule) for rule in after['rules'] if rule_key(rule) not in have])
             operations.append(self.module.call(self.stub, 'UpdateRules', request, self.label))
         return operations

@@ -38,13 +38,21 @@ options:
     default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.wait
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -60,8 +68,31 @@ service_account:
   description: The account as the API holds it after the run (empty when absent).
   returned: always
   type: dict
-  sample: {id: aje1abcdefghijklmnop, folder_id: b1g..., name: shs-ig, description: "", labels: {},
-           created_at: "2026-11-28T08:00:00Z"}
+  contains:
+    id:
+      description: The service account ID.
+      type: str
+      sample: aje1abcdefghijklmnop
+    folder_id:
+      description: The folder it is in.
+      type: str
+      sample: b1gabcdefghijklmnopq
+    name:
+      description: Name.
+      type: str
+      sample: shs-ig
+    description:
+      description: Description.
+      type: str
+      sample: SHS
+    labels:
+      description: Labels.
+      type: dict
+      sample: {project: shs}
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
+      sample: '2026-11-28T08:00:00Z'
 update_mask:
   description: Fields sent in the update.
   returned: when updated

@@ -56,13 +56,21 @@ options:
     default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.wait
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -92,9 +100,48 @@ subnet:
   description: The subnet as the API holds it after the run (empty when absent).
   returned: always
   type: dict
-  sample: {id: e9b1abcdefghijklmnop, name: shs-a, network_id: enp1..., zone_id: ru-central1-a,
-           v4_cidr_blocks: [10.10.1.0/24], route_table_id: "", description: "", labels: {}, folder_id: b1g...,
-           created_at: "..."}
+  contains:
+    id:
+      description: The subnet ID.
+      type: str
+      sample: e9b1abcdefghijklmnop
+    folder_id:
+      description: The folder it is in.
+      type: str
+      sample: b1gabcdefghijklmnopq
+    name:
+      description: Name.
+      type: str
+      sample: shs-a
+    description:
+      description: Description.
+      type: str
+      sample: SHS
+    labels:
+      description: Labels.
+      type: dict
+      sample: {project: shs}
+    network_id:
+      description: The network.
+      type: str
+      sample: enp1abcdefghijklmnop
+    zone_id:
+      description: The availability zone.
+      type: str
+      sample: ru-central1-a
+    v4_cidr_blocks:
+      description: IPv4 ranges.
+      type: list
+      elements: str
+      sample: [10.10.1.0/24]
+    route_table_id:
+      description: The route table, V('') for none.
+      type: str
+      sample: enpd3s8svtkdabcdefgh
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
+      sample: '2026-11-28T08:00:00Z'
 update_mask:
   description: Fields sent in the update.
   returned: when updated

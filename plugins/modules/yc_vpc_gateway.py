@@ -43,16 +43,24 @@ options:
     default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.wait
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 notes:
   - See U(https://yandex.cloud/en/docs/vpc/concepts/gateways) and
     U(https://yandex.cloud/en/docs/vpc/operations/create-nat-gateway).
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -83,13 +91,29 @@ gateway:
   returned: always
   type: dict
   contains:
-    id: {description: Gateway id (use it as a route's C(gateway_id))., type: str, sample: enpkq1v2e7p0abcdefgh}
-    folder_id: {description: Folder., type: str}
-    name: {description: Name., type: str, sample: shs-nat}
-    description: {description: Description., type: str}
-    labels: {description: Labels., type: dict}
-    created_at: {description: Creation time (RFC 3339)., type: str}
-    shared_egress_gateway: {description: Whether it is a shared egress gateway (always true)., type: bool}
+    id:
+      description: Gateway id (use it as a route's C(gateway_id)).
+      type: str
+      sample: enpkq1v2e7p0abcdefgh
+    folder_id:
+      description: Folder.
+      type: str
+    name:
+      description: Name.
+      type: str
+      sample: shs-nat
+    description:
+      description: Description.
+      type: str
+    labels:
+      description: Labels.
+      type: dict
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
+    shared_egress_gateway:
+      description: Whether it is a shared egress gateway (always true).
+      type: bool
 update_mask:
   description: Fields sent in the update (only those that changed).
   returned: when updated

@@ -19,14 +19,21 @@ options:
     type: str
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
     details: Reads only.
   diff_mode:
     support: none
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 author:
-  - filmopoisk.shs contributors
+  - filmopoisk.shs contributors (@filmopoisk)
 '''
 
 EXAMPLES = r'''
@@ -48,13 +55,29 @@ gateways:
   type: list
   elements: dict
   contains:
-    id: {description: Gateway id., type: str, sample: enpkq1v2e7p0abcdefgh}
-    folder_id: {description: Folder., type: str}
-    name: {description: Name., type: str, sample: shs-nat}
-    description: {description: Description., type: str}
-    labels: {description: Labels., type: dict}
-    created_at: {description: Creation time (RFC 3339)., type: str}
-    shared_egress_gateway: {description: Whether it is a shared egress gateway., type: bool}
+    id:
+      description: Gateway id.
+      type: str
+      sample: enpkq1v2e7p0abcdefgh
+    folder_id:
+      description: Folder.
+      type: str
+    name:
+      description: Name.
+      type: str
+      sample: shs-nat
+    description:
+      description: Description.
+      type: str
+    labels:
+      description: Labels.
+      type: dict
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
+    shared_egress_gateway:
+      description: Whether it is a shared egress gateway.
+      type: bool
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule, name_ok
@@ -69,6 +92,7 @@ except ImportError:
 
 def main():
     module = YCModule(
+        waits=False,
         argument_spec=dict(name=dict(type='str')),
         supports_check_mode=True,
     )

@@ -47,7 +47,7 @@ _bingo() {
     fi
 }
 complete -F _bingo bingo
-''' % ' '.join(name for name, _ in COMMANDS)
+''' % ' '.join(command[0] for command in COMMANDS)
 
 
 def fail(message, code=1):
