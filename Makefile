@@ -9,14 +9,15 @@ MOLECULE_SCENARIOS ?= shs postgres watchdog openresty
 # Extra ansible-playbook arguments for up/down, e.g. make up ANSIBLE_ARGS='-e local_stack_db_scale=full'
 ANSIBLE_ARGS ?=
 
-.PHONY: help setup images up down stack-up stack-down test molecule test-images test-shs lint build bench clean
+.PHONY: help setup images up down stack-up stack-down test molecule test-images test-shs lint sanity build bench clean
 
 help:
 	@echo "make up       deploy SHS with site.yml through localcloud (the local Yandex Cloud API): https://127.0.0.1:8443"
 	@echo "make down     remove the deployment (playbooks/destroy.yml) and stop localcloud"
 	@echo "make stack-up / stack-down   the light stack without a cloud: PostgreSQL + two SHS on loopback (compose)"
-	@echo "make test     lint + every test (what CI runs)"
+	@echo "make test     lint + sanity + every test (what CI runs)"
 	@echo "make lint     ansible-lint (production profile) + collection build"
+	@echo "make sanity   ansible-test sanity on the collection as it ships (issue counts per test)"
 	@echo "make bench    SHS reference service throughput (figures, not a test)"
 
 setup:
@@ -42,10 +43,16 @@ lint: setup
 	ansible-lint
 	$(MAKE) --no-print-directory build
 
+# ansible-test sanity from an ansible_collections/filmopoisk/shs copy under .run/sanity (tools/sanity.sh says why);
+# make sanity SANITY_ARGS='--test pep8 plugins/modules/yc_network.py' runs one test on one file.
+SANITY_ARGS ?=
+sanity: setup
+	tools/sanity.sh $(SANITY_ARGS)
+
 build: setup
 	ansible-galaxy collection build --force --output-path .run/dist .
 
-test: images lint
+test: images lint sanity
 	$(VENV)/bin/python -m pytest --durations=15 $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory molecule
 
