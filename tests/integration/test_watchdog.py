@@ -1,8 +1,9 @@
-"""The rendered watchdog script against real containers of the SHS image on this machine's Docker engine.
+"""The watchdog program against real containers of the SHS image on this machine's Docker engine.
 
 Each test renders roles/watchdog (ansible-playbook, include_role) for a container of a unique compose
-project, runs the script on the host with python3, and breaks the app: kill -9, a hung process, memory over
-the limit. Traffic goes to 127.0.0.1 only. Decoys (same service label, another project) must stay untouched.
+project, runs the program and the settings file the fragment delivers on the host with python3 (as the unit
+does: --config), and breaks the app: kill -9, a hung process, memory over the limit. Traffic goes to
+127.0.0.1 only. Decoys (same service label, another project) must stay untouched.
 """
 
 import hashlib
@@ -20,33 +21,38 @@ import pytest
 
 from support import docker, free_port, render_role, wait_for
 
-# The interpreter the unit uses on a VM (the script's shebang); the test venv's python as a fallback.
+# The interpreter the unit uses on a VM (watchdog_python); the test venv's python as a fallback.
 PYTHON = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
 APP_PORT = 8080
 EMAIL = 'watchdog@filmopoisk.test'
 RECOVERY_BUDGET = 10.0  # s: kill -9 of the app -> /ping healthy again
 
+
 def render_script(tmp_path, **role_vars):
-    """Render the role with these watchdog_* vars; return the path of the script it renders."""
+    """Render the role with these watchdog_* vars; return the paths of the program and of its settings file
+    as the fragment delivers them."""
     _, payload = render_role(tmp_path, 'watchdog', 'watchdog_payload',
                              {'watchdog_' + k: v for k, v in role_vars.items()})
-    script = tmp_path / 'shs-watchdog.py'
-    script.write_text(payload['files'][0]['content'])
+    files = {item['path']: item['content'] for item in payload['files']}
+    script, config = tmp_path / 'shs-watchdog.py', tmp_path / 'shs-watchdog.json'
+    script.write_text(files['/usr/local/lib/filmopoisk/shs-watchdog.py'])  # the role's default paths
     script.chmod(0o755)
-    return script
+    config.write_text(files['/etc/filmopoisk/shs-watchdog.json'])
+    return script, config
 
 
 class Watchdog:
-    """The rendered script running on the host; its log (stderr) goes to a file the test reads."""
+    """The program running on the host like its unit runs it; its log (stderr) goes to a file the test reads."""
 
-    def __init__(self, script, log_path, extra_env=None):
+    def __init__(self, rendered, log_path, extra_env=None):
+        script, config = rendered
         self.log_path = log_path
         self._log = open(log_path, 'w')
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(('SHS_WATCHDOG_', 'JOURNAL_STREAM', 'COMPOSE_PROJECT_NAME'))}
         env.update(extra_env or {})
-        self.proc = subprocess.Popen([PYTHON, '-u', str(script)], stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=env)
+        self.proc = subprocess.Popen([PYTHON, '-u', str(script), '--config', str(config)], stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=env)
         self.wait_log(r'started: checking', timeout=15)
 
     def log(self):
@@ -79,8 +85,8 @@ class Watchdog:
 def watchdogs():
     started = []
 
-    def run(script, log_path, extra_env=None):
-        wd = Watchdog(script, log_path, extra_env)
+    def run(rendered, log_path, extra_env=None):
+        wd = Watchdog(rendered, log_path, extra_env)
         started.append(wd)
         return wd
     yield run
@@ -152,8 +158,8 @@ def test_kill_9_recovers_within_10_s_and_other_projects_are_untouched(image, con
     decoy_before = {name: state(name) for name in (decoy_running, decoy_exited)}
 
     # Defaults of the role (interval 3 s, timeout 2 s, 2 failures, grace 10 s) except where the app is.
-    script = render_script(tmp_path, port=port, project=project)
-    wd = watchdogs(script, tmp_path / 'watchdog.log')
+    rendered = render_script(tmp_path, port=port, project=project)
+    wd = watchdogs(rendered, tmp_path / 'watchdog.log')
 
     times = []
     for round_ in range(3):
@@ -184,8 +190,8 @@ def test_hung_app_is_restarted_after_consecutive_failures(image, container, watc
     app = start_app(container, image('shs'), project, port)
     started_before = state(app)['StartedAt']
     # Role defaults (3 s / 2 s / 2 failures / restart -t 3) but a shorter grace, so the test need not wait 10 s.
-    script = render_script(tmp_path, port=port, project=project, startup_grace=3)
-    wd = watchdogs(script, tmp_path / 'watchdog.log')
+    rendered = render_script(tmp_path, port=port, project=project, startup_grace=3)
+    wd = watchdogs(rendered, tmp_path / 'watchdog.log')
     time.sleep(4)  # past the startup grace of the freshly started container
 
     pid = state(app)['Pid']
@@ -204,8 +210,8 @@ def test_memory_limit_restarts_the_container(image, container, watchdogs, projec
     port = free_port()
     app = start_app(container, image('shs'), project, port)
     started_before = state(app)['StartedAt']
-    script = render_script(tmp_path, port=port, project=project, memory_limit_mb=1, startup_grace=2, interval=1)
-    wd = watchdogs(script, tmp_path / 'watchdog.log')
+    rendered = render_script(tmp_path, port=port, project=project, memory_limit_mb=1, startup_grace=2, interval=1)
+    wd = watchdogs(rendered, tmp_path / 'watchdog.log')
     line = wd.wait_log(r'restarting container .*memory usage', timeout=20)
     assert 'name %s' % app in line and re.search(r'memory usage [\d.]+ MiB is over the limit of 1 MiB', line), line
     wait_healthy(port, timeout=15)
@@ -217,8 +223,8 @@ def test_without_a_project_an_ambiguous_match_is_never_touched(image, container,
     port = free_port()
     app = start_app(container, shs, project, port)
     container(shs, *compose_labels(project + '-other'), cmd=['sleep', 'infinity'])
-    script = render_script(tmp_path, port=port, project='', interval=1, timeout=1)
-    wd = watchdogs(script, tmp_path / 'watchdog.log')
+    rendered = render_script(tmp_path, port=port, project='', interval=1, timeout=1)
+    wd = watchdogs(rendered, tmp_path / 'watchdog.log')
     docker('kill', '-s', 'KILL', app)
     line = wd.wait_log(r'compose projects .* have service shs: not touching any', timeout=10)
     assert project in line and project + '-other' in line, line
@@ -228,15 +234,15 @@ def test_without_a_project_an_ambiguous_match_is_never_touched(image, container,
 
 
 def test_compose_project_name_from_the_environment_picks_this_hosts_container(image, container, watchdogs,
-                                                                             project, tmp_path):
+                                                                              project, tmp_path):
     """With watchdog_project empty, COMPOSE_PROJECT_NAME (a local COI node's /etc/environment) names the
     project: among two projects with service shs only that project's container is restarted."""
     shs = image('shs')
     port = free_port()
     app = start_app(container, shs, project, port)
     other = container(shs, *compose_labels(project + '-other'), cmd=['sleep', 'infinity'])
-    script = render_script(tmp_path, port=port, project='', interval=1, timeout=1)
-    wd = watchdogs(script, tmp_path / 'watchdog.log', {'COMPOSE_PROJECT_NAME': project})
+    rendered = render_script(tmp_path, port=port, project='', interval=1, timeout=1)
+    wd = watchdogs(rendered, tmp_path / 'watchdog.log', {'COMPOSE_PROJECT_NAME': project})
     docker('kill', '-s', 'KILL', app)
     line = wd.wait_log(r'starting container', timeout=10)
     assert 'project %s)' % project in line, line

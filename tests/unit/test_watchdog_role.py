@@ -1,7 +1,8 @@
-"""roles/watchdog: the rendered payload fragment, variable checks, the unit, and the script's decisions.
+"""roles/watchdog: the rendered payload fragment, variable checks, the unit, and the program's decisions.
 
 The role is rendered the way a play uses it (ansible-playbook + include_role filmopoisk.shs.watchdog);
-the script's logic is then exercised in-process against a fake Docker Engine API (the real engine is
+the program (roles/watchdog/files/shs_watchdog.py) is imported and its logic exercised in-process, with the
+settings file the role renders, against a fake Docker Engine API (the real engine is
 tests/integration/test_watchdog.py's job).
 """
 
@@ -13,10 +14,15 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from support import ansible_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROLE = os.path.join(ROOT, 'roles', 'watchdog')
+PROGRAM = os.path.join(ROLE, 'files', 'shs_watchdog.py')
+SCRIPT_PATH = '/usr/local/lib/filmopoisk/shs-watchdog.py'  # watchdog_script_path's default
+CONFIG_PATH = '/etc/filmopoisk/shs-watchdog.json'  # watchdog_config_path's default
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 if not os.path.exists(ANSIBLE_PLAYBOOK):
     ANSIBLE_PLAYBOOK = shutil.which('ansible-playbook') or 'ansible-playbook'
@@ -66,15 +72,36 @@ def default_render(tmp_path_factory):
     return proc, payload
 
 
+def files_by_path(payload):
+    return {item['path']: item for item in payload['files']}
+
+
+def write_delivered(payload, directory, script_path=SCRIPT_PATH, config_path=CONFIG_PATH):
+    """The program and its settings file as the fragment delivers them; returns (script, config) paths."""
+    files = files_by_path(payload)
+    script, config = directory / 'shs-watchdog.py', directory / 'shs-watchdog.json'
+    script.write_text(files[script_path]['content'])
+    config.write_text(files[config_path]['content'])
+    return script, config
+
+
 @pytest.fixture(scope='module')
-def script(default_render, tmp_path_factory):
-    """The rendered script (default vars) imported as a module."""
-    path = tmp_path_factory.mktemp('watchdog-module') / 'shs_watchdog.py'
-    path.write_text(default_render[1]['files'][0]['content'])
-    spec = importlib.util.spec_from_file_location('shs_watchdog_rendered', str(path))
+def script():
+    """The role's program, imported from the role's files/."""
+    spec = importlib.util.spec_from_file_location('shs_watchdog', PROGRAM)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope='module')
+def defaults(script, default_render, tmp_path_factory):
+    """The settings of the role's defaults, read by the program from the settings file the role renders."""
+    path = tmp_path_factory.mktemp('watchdog-config') / 'shs-watchdog.json'
+    path.write_text(files_by_path(default_render[1])[CONFIG_PATH]['content'])
+    settings, errors = script.load_settings(str(path), {})
+    assert errors == []
+    return settings
 
 
 # ------------------------------------------------------------------ the fragment
@@ -85,22 +112,31 @@ def test_default_fragment(default_render):
     assert payload['name'] == 'watchdog'
     assert payload['compose'] == {} and payload['bootcmd'] == [] and payload['runcmd'] == []
 
-    [script_file] = payload['files']
-    assert script_file['path'] == '/usr/local/lib/filmopoisk/shs-watchdog.py'
+    files = files_by_path(payload)
+    assert set(files) == {SCRIPT_PATH, CONFIG_PATH}
+    script_file = files[SCRIPT_PATH]
     assert script_file['permissions'] == '0755'
     assert script_file['owner'] == 'root:root'
     content = script_file['content']
     assert content.startswith('#!/usr/bin/python3\n') and content.endswith('\n')
-    assert "'port': 80," in content and "'interval': 3.0," in content and "'failures': 2," in content
-    assert "'service': \"shs\"," in content and "'project': \"\"," in content
+    # The program is the role's file as is (data, not a template), behind the interpreter line.
+    with open(PROGRAM) as handle:
+        assert content == '#!/usr/bin/python3\n' + handle.read()
     compile(content, 'shs-watchdog.py', 'exec')
+    config_file = files[CONFIG_PATH]
+    assert config_file['permissions'] == '0644' and config_file['owner'] == 'root:root'
+    settings = json.loads(config_file['content'])['settings']
+    assert settings['port'] == 80 and settings['interval'] == 3.0 and settings['failures'] == 2
+    assert isinstance(settings['interval'], float) and isinstance(settings['port'], int)
+    assert settings['service'] == 'shs' and settings['project'] == ''
 
     [unit] = payload['systemd_units']
     assert unit['name'] == 'shs-watchdog.service' and unit['enabled'] is True
     lines = unit['content'].splitlines()
     for expected in ('Restart=always', 'RestartSec=1', 'After=docker.service cloud-init.service', 'Wants=docker.service',
                      'WantedBy=multi-user.target', 'StartLimitIntervalSec=0',
-                     'ExecStart=/usr/bin/python3 -u /usr/local/lib/filmopoisk/shs-watchdog.py',
+                     'ExecStart=/usr/bin/python3 -u /usr/local/lib/filmopoisk/shs-watchdog.py'
+                     ' --config /etc/filmopoisk/shs-watchdog.json',
                      'EnvironmentFile=-/etc/default/shs-watchdog'):
         assert expected in lines, expected
     # A missing docker.service (local COI nodes use the host's engine) must not stop the unit.
@@ -114,17 +150,19 @@ def test_configured_values_reach_script_and_unit(tmp_path):
         'watchdog_port': 18123, 'watchdog_interval': 1.5, 'watchdog_timeout': 1, 'watchdog_failures': 3,
         'watchdog_service': 'app', 'watchdog_project': 'node-7', 'watchdog_memory_limit_mb': 700,
         'watchdog_expect_body': 'ok "quoted"', 'watchdog_script_path': '/opt/wd/wd.py',
-        'watchdog_unit_name': 'app-watchdog.service', 'watchdog_stop_timeout': 5})
+        'watchdog_unit_name': 'app-watchdog.service', 'watchdog_stop_timeout': 5,
+        'watchdog_config_path': '/opt/wd/wd.json'})
     assert proc.returncode == 0, proc.stdout
-    content = payload['files'][0]['content']
-    for expected in ("'port': 18123,", "'interval': 1.5,", "'timeout': 1.0,", "'failures': 3,",
-                     "'service': \"app\",", "'project': \"node-7\",", "'memory_limit_mb': 700,",
-                     "'expect_body': \"ok \\\"quoted\\\"\",", "'stop_timeout': 5,"):
-        assert expected in content, expected
-    assert payload['files'][0]['path'] == '/opt/wd/wd.py'
+    files = files_by_path(payload)
+    assert set(files) == {'/opt/wd/wd.py', '/opt/wd/wd.json'}
+    settings = json.loads(files['/opt/wd/wd.json']['content'])['settings']
+    expected = {'port': 18123, 'interval': 1.5, 'timeout': 1.0, 'failures': 3, 'service': 'app', 'project': 'node-7',
+                'memory_limit_mb': 700, 'expect_body': 'ok "quoted"', 'stop_timeout': 5}
+    assert {key: settings[key] for key in expected} == expected
+    assert isinstance(settings['timeout'], float)
     unit = payload['systemd_units'][0]
     assert unit['name'] == 'app-watchdog.service'
-    assert 'ExecStart=/usr/bin/python3 -u /opt/wd/wd.py' in unit['content'].splitlines()
+    assert 'ExecStart=/usr/bin/python3 -u /opt/wd/wd.py --config /opt/wd/wd.json' in unit['content'].splitlines()
     assert 'SyslogIdentifier=app-watchdog' in unit['content'].splitlines()
 
 
@@ -178,7 +216,7 @@ def test_unit_passes_systemd_analyze_verify(tmp_path):
     proc, payload = render(tmp_path, {'watchdog_script_path': str(script_path)})
     assert proc.returncode == 0, proc.stdout
     script_path.parent.mkdir(parents=True)
-    script_path.write_text(payload['files'][0]['content'])
+    script_path.write_text(files_by_path(payload)[str(script_path)]['content'])
     script_path.chmod(0o755)
     unit = payload['systemd_units'][0]
     unit_path = tmp_path / unit['name']
@@ -190,18 +228,66 @@ def test_unit_passes_systemd_analyze_verify(tmp_path):
 
 
 def test_script_print_config_and_env_overrides(default_render, tmp_path):
-    path = tmp_path / 'wd.py'
-    path.write_text(default_render[1]['files'][0]['content'])
+    path, config = write_delivered(default_render[1], tmp_path)
     env = dict(os.environ, SHS_WATCHDOG_PROJECT='node-3', SHS_WATCHDOG_INTERVAL='0.5')
-    out = subprocess.run([sys.executable, str(path), '--print-config'], env=env, text=True, capture_output=True,
-                         timeout=30)
+    out = subprocess.run([sys.executable, str(path), '--config', str(config), '--print-config'], env=env, text=True,
+                         capture_output=True, timeout=30)
     assert out.returncode == 0, out.stderr
     settings = json.loads(out.stdout)
     assert settings['project'] == 'node-3' and settings['interval'] == 0.5 and settings['port'] == 80
     env = dict(os.environ, SHS_WATCHDOG_PORT='99999', SHS_WATCHDOG_FAILURES='two')
-    bad = subprocess.run([sys.executable, str(path)], env=env, text=True, capture_output=True, timeout=30)
+    bad = subprocess.run([sys.executable, str(path), '--config', str(config)], env=env, text=True,
+                         capture_output=True, timeout=30)
     assert bad.returncode == 2
     assert 'SHS_WATCHDOG_FAILURES' in bad.stderr and 'port must be 1-65535' in bad.stderr
+
+
+def test_program_holds_its_settings_file_to_the_rules_in_it(script, default_render, tmp_path):
+    """The program checks the settings file with the numbers the role's table put in it, and refuses a file
+    it cannot use with a message naming the setting."""
+    _, config = write_delivered(default_render[1], tmp_path)
+    data = json.loads(config.read_text())
+    data['settings']['port'] = 70000
+    data['settings']['failures'] = 2
+    data['rules']['failures']['max'] = 1  # the file's rules, not numbers of the program's own, decide
+    config.write_text(json.dumps(data))
+    _, errors = script.load_settings(str(config), {})
+    assert errors == ['failures must be 1-1, got 2', 'port must be 1-65535, got 70000']
+
+    del data['settings']['timeout']
+    data['settings']['interval'] = '3'
+    data['settings']['intervall'] = 3.0
+    config.write_text(json.dumps(data))
+    _, errors = script.load_settings(str(config), {})
+    assert "%s: unknown setting 'intervall'" % config in errors
+    assert "%s: no setting 'timeout'" % config in errors
+    assert '%s: interval="3" is not a float' % config in errors
+
+    _, errors = script.load_settings(str(tmp_path / 'missing.json'), {})
+    assert errors == ['cannot read the settings file %s: No such file or directory' % (tmp_path / 'missing.json')]
+
+
+def test_one_table_of_ranges(default_render):
+    """vars/main.yml is the table; the settings file carries its entries, and the argument spec and the
+    README quote the same ranges."""
+    with open(os.path.join(ROLE, 'vars', 'main.yml')) as handle:
+        rules = yaml.safe_load(handle)['watchdog__rules']
+    with open(os.path.join(ROLE, 'meta', 'argument_specs.yml')) as handle:
+        options = yaml.safe_load(handle)['argument_specs']['main']['options']
+    with open(os.path.join(ROLE, 'README.md')) as handle:
+        readme = handle.read()
+    assert set(rules) <= {name[len('watchdog_'):] for name in options}
+    config = json.loads(files_by_path(default_render[1])[CONFIG_PATH]['content'])
+    assert config['rules'] == {key: rules[key] for key in config['settings'] if key in rules}
+    for key, rule in rules.items():
+        if 'min' not in rule:
+            continue
+        span = '%s-%s' % (rule['min'], rule['max'])
+        description = options['watchdog_' + key]['description']
+        description = description if isinstance(description, str) else ' '.join(description)
+        assert 'Range %s.' % span in description, key
+        [row] = [line for line in readme.splitlines() if line.startswith('| `watchdog_%s` |' % key)]
+        assert ' %s ' % span in row, key
 
 
 MERGE_PLAYBOOK = '''---
@@ -223,7 +309,6 @@ MERGE_PLAYBOOK = '''---
 
 def test_fragment_merges_into_coi_metadata(tmp_path):
     """The fragment is what filmopoisk.shs.coi_metadata accepts: script in write_files, unit enabled."""
-    yaml = pytest.importorskip('yaml')
     out = tmp_path / 'metadata.json'
     (tmp_path / 'play.yml').write_text(MERGE_PLAYBOOK % out)
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
@@ -239,6 +324,7 @@ def test_fragment_merges_into_coi_metadata(tmp_path):
     script = files['/usr/local/lib/filmopoisk/shs-watchdog.py']
     assert script['permissions'] == '0755' and script['content'].startswith('#!/usr/bin/python3')
     assert 'Restart=always' in files['/etc/systemd/system/shs-watchdog.service']['content']
+    assert json.loads(files[CONFIG_PATH]['content'])['settings']['service'] == 'shs'
     assert any('shs-watchdog.service' in (c if isinstance(c, str) else ' '.join(c)) and 'enable' in str(c)
                for c in cloud['runcmd'])
 
@@ -289,8 +375,8 @@ class Clock:
         return self.now
 
 
-def watchdog(script, docker, ping_results, **overrides):
-    settings = dict(script.DEFAULTS, **overrides)
+def watchdog(script, defaults, docker, ping_results, **overrides):
+    settings = dict(defaults, **overrides)
     clock = Clock()
     wd = script.Watchdog(settings, docker, stop=None, clock=clock, wall=lambda: 1577836900.0)  # 2020-01-01T00:01:40Z
     results = iter(ping_results)
@@ -302,9 +388,9 @@ DOWN = (False, 'connection refused')
 UP = (True, 'ok')
 
 
-def test_exited_container_is_started_at_the_first_failure(script, capsys):
+def test_exited_container_is_started_at_the_first_failure(script, defaults, capsys):
     docker = FakeDocker([fake_container('a', status='exited')])
-    wd, _ = watchdog(script, docker, [DOWN])
+    wd, _ = watchdog(script, defaults, docker, [DOWN])
     wd.check()
     assert docker.calls == [('start', 'a' * 64)]
     err = capsys.readouterr().err
@@ -312,9 +398,9 @@ def test_exited_container_is_started_at_the_first_failure(script, capsys):
            'connection refused; the container is exited (exit code 137)' in err
 
 
-def test_running_container_is_restarted_after_consecutive_failures(script, capsys):
+def test_running_container_is_restarted_after_consecutive_failures(script, defaults, capsys):
     docker = FakeDocker([fake_container('a')])
-    wd, _ = watchdog(script, docker, [DOWN, UP, DOWN, DOWN])
+    wd, _ = watchdog(script, defaults, docker, [DOWN, UP, DOWN, DOWN])
     wd.check()
     wd.check()  # a success resets the count
     wd.check()
@@ -325,37 +411,37 @@ def test_running_container_is_restarted_after_consecutive_failures(script, capsy
            'failures: connection refused' in capsys.readouterr().err
 
 
-def test_booting_container_is_not_restarted(script, capsys):
+def test_booting_container_is_not_restarted(script, defaults, capsys):
     # wall clock is 00:01:40Z; started 5 s earlier, grace 10 s
     docker = FakeDocker([fake_container('a', started='2020-01-01T00:01:35.000000001Z')])
-    wd, _ = watchdog(script, docker, [DOWN] * 5)
+    wd, _ = watchdog(script, defaults, docker, [DOWN] * 5)
     for _ in range(5):
         wd.check()
     assert docker.calls == []
     assert 'started 5.0 s ago (grace 10 s): not counted' in capsys.readouterr().err
 
 
-def test_paused_container_is_unpaused_and_restarted(script):
+def test_paused_container_is_unpaused_and_restarted(script, defaults):
     docker = FakeDocker([fake_container('a', status='paused', paused=True)])
-    wd, _ = watchdog(script, docker, [DOWN, DOWN])
+    wd, _ = watchdog(script, defaults, docker, [DOWN, DOWN])
     wd.check()
     wd.check()
     assert docker.calls == [('unpause', 'a' * 64), ('restart', 'a' * 64, 3)]
 
 
-def test_other_projects_and_oneoff_containers_are_never_touched(script):
+def test_other_projects_and_oneoff_containers_are_never_touched(script, defaults):
     docker = FakeDocker([fake_container('a', project='p1', status='exited'),
                          fake_container('b', project='p2', status='exited'),
                          fake_container('c', project='p1', status='exited', oneoff='True')])
-    wd, _ = watchdog(script, docker, [DOWN], project='p1')
+    wd, _ = watchdog(script, defaults, docker, [DOWN], project='p1')
     wd.check()
     assert docker.calls == [('start', 'a' * 64)]
 
 
-def test_ambiguous_match_without_project_touches_nothing(script, capsys):
+def test_ambiguous_match_without_project_touches_nothing(script, defaults, capsys):
     docker = FakeDocker([fake_container('a', project='p1', status='exited'),
                          fake_container('b', project='p2', status='exited')])
-    wd, _ = watchdog(script, docker, [DOWN] * 3)
+    wd, _ = watchdog(script, defaults, docker, [DOWN] * 3)
     for _ in range(3):
         wd.check()
     assert docker.calls == []
@@ -363,16 +449,16 @@ def test_ambiguous_match_without_project_touches_nothing(script, capsys):
     assert err.count('containers of 2 compose projects (p1, p2) have service shs: not touching any') == 1
 
 
-def test_no_container_is_logged_once(script, capsys):
-    wd, _ = watchdog(script, FakeDocker(), [DOWN] * 3)
+def test_no_container_is_logged_once(script, defaults, capsys):
+    wd, _ = watchdog(script, defaults, FakeDocker(), [DOWN] * 3)
     for _ in range(3):
         wd.check()
     assert capsys.readouterr().err.count('no container with labels com.docker.compose.service=shs') == 1
 
 
-def test_crash_loop_is_started_once_per_grace_period(script, capsys):
+def test_crash_loop_is_started_once_per_grace_period(script, defaults, capsys):
     docker = FakeDocker([fake_container('a', status='exited')])  # start() does not make it run
-    wd, clock = watchdog(script, docker, [DOWN] * 3)
+    wd, clock = watchdog(script, defaults, docker, [DOWN] * 3)
     wd.check()
     clock.now += 3
     wd.check()
@@ -383,9 +469,9 @@ def test_crash_loop_is_started_once_per_grace_period(script, capsys):
     assert docker.calls == [('start', 'a' * 64)] * 2
 
 
-def test_container_that_answered_is_started_again_at_once(script, capsys):
+def test_container_that_answered_is_started_again_at_once(script, defaults, capsys):
     docker = FakeDocker([fake_container('a', status='exited')])
-    wd, clock = watchdog(script, docker, [DOWN, UP, DOWN])
+    wd, clock = watchdog(script, defaults, docker, [DOWN, UP, DOWN])
     wd.check()
     clock.now += 1.5
     wd.check()
@@ -395,9 +481,9 @@ def test_container_that_answered_is_started_again_at_once(script, capsys):
     assert docker.calls == [('start', 'a' * 64)] * 2
 
 
-def test_memory_limit(script, capsys):
+def test_memory_limit(script, defaults, capsys):
     docker = FakeDocker([fake_container('a')], memory=300 * 1024 * 1024)
-    wd, _ = watchdog(script, docker, [UP, UP], memory_limit_mb=200)
+    wd, _ = watchdog(script, defaults, docker, [UP, UP], memory_limit_mb=200)
     wd.check()
     assert docker.calls == [('restart', 'a' * 64, 3)]
     assert 'memory usage 300.0 MiB is over the limit of 200 MiB' in capsys.readouterr().err
@@ -415,9 +501,9 @@ def test_docker_time(script):
     assert script.docker_time('') is None and script.docker_time(None) is None
 
 
-def test_engine_unreachable_is_survived(script, capsys, tmp_path):
+def test_engine_unreachable_is_survived(script, defaults, capsys, tmp_path):
     docker = script.Docker(str(tmp_path / 'missing.sock'))
-    wd, _ = watchdog(script, docker, [DOWN, DOWN])
+    wd, _ = watchdog(script, defaults, docker, [DOWN, DOWN])
     wd.check()
     wd.check()
     err = capsys.readouterr().err

@@ -1,6 +1,6 @@
-#!{{ watchdog_python }}
-# Rendered by the filmopoisk.shs.watchdog role (roles/watchdog/templates/shs-watchdog.py.j2).
-# Do not edit on the VM: change the role's variables, or override a setting in {{ watchdog_environment_file }}.
+# The SHS watchdog (roles/watchdog/files/shs_watchdog.py), delivered by the filmopoisk.shs.watchdog role as is,
+# behind a "#!<watchdog_python>" line. Do not edit on the VM: change the role's variables (they become the
+# --config file), or override a setting with SHS_WATCHDOG_<NAME> in the unit's environment file.
 """SHS watchdog: keeps the app container answering its health check.
 
 Every INTERVAL seconds it GETs http://HOST:PORT/PATH (timeout TIMEOUT). The container is found by its
@@ -14,10 +14,12 @@ Engine API on the unix socket (standard library only, no docker CLI):
   and a crashed container is not started again sooner than STARTUP_GRACE after the last start.
 
 Every action is one line on stderr (the journal, under systemd). SIGTERM/SIGINT stop it cleanly.
-Settings can be overridden with SHS_WATCHDOG_<NAME> environment variables (e.g. SHS_WATCHDOG_PROJECT);
+The settings come from the JSON file the role renders (--config FILE: {"settings": {...}, "rules": {...}}),
+each overridable with a SHS_WATCHDOG_<NAME> environment variable (e.g. SHS_WATCHDOG_PROJECT);
 `--print-config` prints the effective settings and exits.
 """
 
+import argparse
 import calendar
 import http.client
 import json
@@ -30,22 +32,24 @@ import threading
 import time
 import urllib.parse
 
-# The role's variables (watchdog_*), rendered. Keys = SHS_WATCHDOG_<KEY.upper()> overrides.
-DEFAULTS = {
-    'service': {{ watchdog_service | string | to_json }},
-    'project': {{ watchdog_project | string | to_json }},
-    'host': {{ watchdog_host | string | to_json }},
-    'port': {{ watchdog_port | int }},
-    'ping_path': {{ watchdog_ping_path | string | to_json }},
-    'expect_status': {{ watchdog_expect_status | int }},
-    'expect_body': {{ watchdog_expect_body | string | to_json }},
-    'interval': {{ watchdog_interval | float }},
-    'timeout': {{ watchdog_timeout | float }},
-    'failures': {{ watchdog_failures | int }},
-    'startup_grace': {{ watchdog_startup_grace | float }},
-    'stop_timeout': {{ watchdog_stop_timeout | int }},
-    'memory_limit_mb': {{ watchdog_memory_limit_mb | int }},
-    'docker_socket': {{ watchdog_docker_socket | string | to_json }},
+# What the program reads from the settings file, and the type of each. The values (the role's defaults) and
+# the valid ranges/formats ("rules") are the role's: both come in the file, so the role's one table of
+# valid values (roles/watchdog/vars/main.yml) also holds SHS_WATCHDOG_* overrides here.
+SETTINGS = {
+    'service': str,
+    'project': str,
+    'host': str,
+    'port': int,
+    'ping_path': str,
+    'expect_status': int,
+    'expect_body': str,
+    'interval': float,
+    'timeout': float,
+    'failures': int,
+    'startup_grace': float,
+    'stop_timeout': int,
+    'memory_limit_mb': int,
+    'docker_socket': str,
 }
 
 LABEL_SERVICE = 'com.docker.compose.service'
@@ -74,51 +78,76 @@ def log(message, level='info'):
 
 # ---------------------------------------------------------------- settings
 
-def _validate(s):
+def read_config(path):
+    """The settings file's ("settings", "rules") objects; ValueError says what is wrong with it."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            data = json.load(handle)
+    except OSError as exc:
+        raise ValueError('cannot read the settings file %s: %s' % (path, exc.strerror or exc)) from None
+    except ValueError as exc:
+        raise ValueError('the settings file %s is not JSON: %s' % (path, exc)) from None
+    if not (isinstance(data, dict) and isinstance(data.get('settings'), dict) and isinstance(data.get('rules'), dict)):
+        raise ValueError('the settings file %s must be a JSON object with "settings" and "rules" objects' % path)
+    return data['settings'], data['rules']
+
+
+def _from_file(kind, value):
+    """A JSON value as `kind` (an int is a valid float, a bool is no number); ValueError if it is not one."""
+    if kind is str:
+        valid = isinstance(value, str)
+    else:
+        valid = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+    if not valid:
+        raise ValueError(value)
+    return kind(value)
+
+
+def check(settings, rules):
+    """Errors of the settings against the role's rules (vars/main.yml): {"min", "max"} for numbers,
+    {"pattern", "must"} for strings, matched like the role's `is match` (re.match)."""
     errors = []
-    if not re.match(r'^[A-Za-z0-9][A-Za-z0-9._-]*$', s['service']):
-        errors.append('service must be a compose service name, got %r' % s['service'])
-    if s['project'] and not re.match(r'^[a-z0-9][a-z0-9_-]*$', s['project']):
-        errors.append('project must be a compose project name (or empty), got %r' % s['project'])
-    if not s['host'] or any(c.isspace() or c in '/@?#' for c in s['host']):
-        errors.append('host must be a host name or address, got %r' % s['host'])
-    if not 1 <= s['port'] <= 65535:
-        errors.append('port must be 1-65535, got %r' % s['port'])
-    if not s['ping_path'].startswith('/') or any(c.isspace() for c in s['ping_path']):
-        errors.append('ping_path must start with / and have no spaces, got %r' % s['ping_path'])
-    if not 100 <= s['expect_status'] <= 599:
-        errors.append('expect_status must be an HTTP status, got %r' % s['expect_status'])
-    for key in ('interval', 'timeout'):
-        if not 0 < s[key] <= 3600:
-            errors.append('%s must be > 0 and <= 3600 seconds, got %r' % (key, s[key]))
-    if s['failures'] < 1:
-        errors.append('failures must be >= 1, got %r' % s['failures'])
-    for key in ('startup_grace', 'stop_timeout', 'memory_limit_mb'):
-        if s[key] < 0:
-            errors.append('%s must be >= 0, got %r' % (key, s[key]))
-    if not s['docker_socket'].startswith('/'):
-        errors.append('docker_socket must be an absolute path, got %r' % s['docker_socket'])
+    for key, rule in sorted(rules.items()):
+        if key not in settings:
+            continue
+        value = settings[key]
+        if 'pattern' in rule and not re.match(rule['pattern'], value):
+            errors.append('%s must %s, got %r' % (key, rule.get('must') or 'match ' + rule['pattern'], value))
+        if 'min' in rule and not rule['min'] <= value <= rule['max']:
+            errors.append('%s must be %s-%s, got %r' % (key, rule['min'], rule['max'], value))
     return errors
 
 
-def load_settings(environ):
-    """DEFAULTS with SHS_WATCHDOG_* overrides; returns (settings, errors)."""
-    settings = dict(DEFAULTS)
-    errors = []
-    for key, default in DEFAULTS.items():
+def load_settings(path, environ):
+    """The settings file with SHS_WATCHDOG_* overrides, checked against its rules; returns (settings, errors)."""
+    try:
+        values, rules = read_config(path)
+    except ValueError as exc:
+        return {}, [str(exc)]
+    settings = {}
+    errors = ['%s: unknown setting %r' % (path, key) for key in sorted(set(values) - set(SETTINGS))]
+    for key, kind in SETTINGS.items():
+        if key not in values:
+            errors.append('%s: no setting %r' % (path, key))
+            continue
+        try:
+            settings[key] = _from_file(kind, values[key])
+        except ValueError:
+            errors.append('%s: %s=%s is not a %s' % (path, key, json.dumps(values[key]), kind.__name__))
+    for key, kind in SETTINGS.items():
         var = 'SHS_WATCHDOG_' + key.upper()
         if var not in environ:
             continue
         raw = environ[var].strip()
         try:
-            settings[key] = type(default)(raw)
+            settings[key] = kind(raw)
         except ValueError:
-            errors.append('%s=%r is not a valid %s' % (var, raw, type(default).__name__))
-    if not settings['project']:
+            errors.append('%s=%r is not a valid %s' % (var, raw, kind.__name__))
+    if not settings.get('project'):
         # Compose's own variable: set where several hosts' projects share one engine (a local COI node
         # writes it to /etc/environment); unset on a VM with its own engine, where the service label is enough.
         settings['project'] = environ.get('COMPOSE_PROJECT_NAME', '').strip()
-    return settings, errors + _validate(settings)
+    return settings, errors + check(settings, rules)
 
 
 # ---------------------------------------------------------------- Docker Engine API over the unix socket
@@ -158,8 +187,8 @@ class Docker:
             response = conn.getresponse()
             body = response.read()
         except (OSError, http.client.HTTPException) as exc:
-            raise DockerError('Docker API %s %s via %s: %s' % (method, path.split('?')[0], self.socket_path,
-                                                                describe_error(exc)))
+            raise DockerError('Docker API %s %s via %s: %s'
+                              % (method, path.split('?')[0], self.socket_path, describe_error(exc)))
         finally:
             conn.close()
         if response.status not in accept:
@@ -272,8 +301,8 @@ class Watchdog:
         if response.status != self.s['expect_status']:
             return False, 'HTTP %d %s' % (response.status, shorten(body))
         if self.s['expect_body'] and body.strip() != self.s['expect_body']:
-            return False, 'HTTP %d with body %s, expected %s' % (response.status, shorten(body),
-                                                                  shorten(self.s['expect_body']))
+            return False, 'HTTP %d with body %s, expected %s' % (
+                response.status, shorten(body), shorten(self.s['expect_body']))
         return True, 'ok'
 
     # -- finding the container
@@ -304,8 +333,8 @@ class Watchdog:
         projects = sorted({(c.get('Labels') or {}).get(LABEL_PROJECT, '') for c in listed})
         if len(projects) > 1:
             self.problem('containers of %d compose projects (%s) have service %s: not touching any; set '
-                         'watchdog_project (or SHS_WATCHDOG_PROJECT)' % (len(projects), ', '.join(projects),
-                                                                        self.s['service']), 'err')
+                         'watchdog_project (or SHS_WATCHDOG_PROJECT)'
+                         % (len(projects), ', '.join(projects), self.s['service']), 'err')
             return []
         found = []
         for item in sorted(listed, key=lambda c: c.get('Id', '')):
@@ -351,8 +380,8 @@ class Watchdog:
         self.failures = 0
         self.recovering = (self.describe(container), started, how)
         self.last_problem = None
-        log('container %s %s in %.1f s' % (cid[:12], 'started' if how == 'start' else 'restarted',
-                                            self.clock() - started), 'notice')
+        log('container %s %s in %.1f s'
+            % (cid[:12], 'started' if how == 'start' else 'restarted', self.clock() - started), 'notice')
 
     # -- one round
     def check(self):
@@ -365,8 +394,8 @@ class Watchdog:
     def on_healthy(self):
         if self.recovering:
             what, since, how = self.recovering
-            log('container %s answers %s again, %.1f s after the %s' % (what, self.s['ping_path'],
-                                                                      self.clock() - since, how), 'notice')
+            log('container %s answers %s again, %.1f s after the %s'
+                % (what, self.s['ping_path'], self.clock() - since, how), 'notice')
             self.recovering = None
         elif self.failures:
             log('%s answers again after %d failed check(s)' % (self.s['ping_path'], self.failures), 'notice')
@@ -451,12 +480,18 @@ class Watchdog:
 
 
 def main(argv):
-    settings, errors = load_settings(os.environ)
+    parser = argparse.ArgumentParser(prog='shs-watchdog', description='Keeps the SHS app container answering '
+                                     'its health check (see roles/watchdog/README.md).')
+    parser.add_argument('--config', required=True, metavar='FILE',
+                        help='the settings file the role renders (watchdog_config_path)')
+    parser.add_argument('--print-config', action='store_true', help='print the effective settings and exit')
+    args = parser.parse_args(argv)
+    settings, errors = load_settings(args.config, os.environ)
     if errors:
         for error in errors:
             log('bad setting: %s' % error, 'err')
         return 2
-    if '--print-config' in argv:
+    if args.print_config:
         print(json.dumps(settings, indent=2, sort_keys=True))
         return 0
     stop = threading.Event()
