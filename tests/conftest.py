@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-import images  # tools/images.py (pytest.ini puts tools/ on sys.path)
+import images  # tools/images.py (tools/ is in pytest.ini's pythonpath)
 from support import TEST_LABEL, docker, start_postgres
 
 pytest_plugins = ['localcloud_fixture']

@@ -1,4 +1,4 @@
-"""Roles for test service accounts: localcloud checks them where Yandex Cloud does (files/localcloud/README.md, "IAM").
+"""Roles for test service accounts: localcloud checks them where Yandex Cloud does (localcloud/README.md, "IAM").
 
     grant(localcloud, sa_id, *INSTANCE_GROUP_ROLES)        # folder bindings, added through the API
     revoke(localcloud, sa_id, 'vpc.publicAdmin')

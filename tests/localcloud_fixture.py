@@ -23,8 +23,6 @@ import warnings
 
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGE_ROOT = os.path.join(REPO_ROOT, 'files', 'localcloud')
 READY_TIMEOUT = 30
 
 
@@ -38,12 +36,11 @@ class LocalCloudServer:
 
     # -- process -------------------------------------------------------------------------------------
     def start(self, listen='127.0.0.1:0', admin_listen='127.0.0.1:0'):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get('PYTHONPATH')])))
         log = open(os.path.join(self.state_dir, 'server.log'), 'ab')
         self.process = subprocess.Popen(
             [sys.executable, '-m', 'localcloud', 'serve', '--state-dir', self.state_dir, '--listen', listen,
              '--admin-listen', admin_listen] + (['--test-faults', '--call-log'] if self.test_admin else []),
-            stdout=subprocess.PIPE, stderr=log, env=env)
+            stdout=subprocess.PIPE, stderr=log)  # the venv's localcloud (tools/setup.sh: pip install -e)
         log.close()
         line = self._ready_line()
         info = json.loads(line)

@@ -32,6 +32,9 @@ def run_module(module, localcloud=None, check=False, diff=True, env=None, auth=T
     try:
         # The caller's env exactly, or ours without YC_* (so a developer's own credentials never leak in).
         base = env if env is not None else dict((k, v) for k, v in os.environ.items() if not k.startswith('YC_'))
+        # The collection as Ansible runs a module: the `ansible_collections` package from the collections path
+        # (ansible.cfg's .collections, where tools/setup.sh installs filmopoisk.shs), as AnsiballZ puts it on the
+        # module's path. Collection code reached the way Ansible reaches it, not the repo's code by file location.
         process_env = dict(base, PYTHONPATH=COLLECTIONS)
         done = subprocess.run([sys.executable, '-m', 'ansible_collections.filmopoisk.shs.plugins.modules.' + module,
                                handle.name], capture_output=True, text=True, env=process_env, timeout=300)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Build the project's images locally, with no registry: a debootstrap base and files/images/<name>/.
+"""Build the project's images locally, with no registry: a debootstrap base and a build context per image
+(files/images/<name>/, the ones the deployment pushes; coinode/image/ for coi-node, the local COI VM).
 
 Every image is tagged filmopoisk/<name>:<content hash> (and :latest). The hash covers the build
 context, the files staged into it and the base image id, so an unchanged image is never rebuilt.
@@ -13,6 +14,7 @@ FILMOPOISK_BINGO_BINARY (path to the closed bingo binary, for the `bingo` image)
 """
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -23,9 +25,22 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES_DIR = os.path.join(ROOT, 'files', 'images')
+# Images whose context is not files/images/<name>: coi-node belongs to the coinode project (not the collection).
+CONTEXTS = {'coi-node': os.path.join(ROOT, 'coinode', 'image')}
 LOG_DIR = os.path.join(ROOT, '.run', 'logs')
-sys.path.insert(0, os.path.join(ROOT, 'plugins', 'module_utils'))
-from content_hash import context_hash  # noqa: E402  (module_utils is shared with the modules)
+
+
+def _load_content_hash():
+    """The collection's content_hash module, loaded by file path: yc_container_image tags what it pushes with
+    it, so tools/ must compute the very same tags; it stays in module_utils (it ships) and is not put on sys.path."""
+    path = os.path.join(ROOT, 'plugins', 'module_utils', 'content_hash.py')
+    spec = importlib.util.spec_from_file_location('filmopoisk_content_hash', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+context_hash = _load_content_hash().context_hash
 
 REPO = 'filmopoisk'
 BASE_IMAGE = REPO + '/debian-base:bookworm'
@@ -64,8 +79,13 @@ STAGED = {
 ON_REQUEST = {'bingo'}
 
 
+def context_dir(name):
+    return CONTEXTS.get(name) or os.path.join(IMAGES_DIR, name)
+
+
 def image_names():
-    return sorted(n for n in os.listdir(IMAGES_DIR) if os.path.isfile(os.path.join(IMAGES_DIR, n, 'Dockerfile')))
+    names = set(os.listdir(IMAGES_DIR)) | set(CONTEXTS)
+    return sorted(n for n in names if os.path.isfile(os.path.join(context_dir(n), 'Dockerfile')))
 
 
 def docker(*args, capture=True, check=True):
@@ -143,13 +163,13 @@ def _staged(name):
 
 def tag(name, base_id=None):
     base_id = base_id or image_id(BASE_IMAGE) or 'none'
-    digest = context_hash(os.path.join(IMAGES_DIR, name), extra_files=_staged(name),
+    digest = context_hash(context_dir(name), extra_files=_staged(name),
                           extra={'BASE_IMAGE': base_id})
     return '%s/%s:%s' % (REPO, name, digest)
 
 
 def build(name, quiet=False):
-    """Build files/images/<name> unless an image with the same content hash exists; return its tag."""
+    """Build the context of <name> unless an image with the same content hash exists; return its tag."""
     if name not in image_names():
         raise SystemExit('unknown image %r (known: %s)' % (name, ', '.join(image_names())))
     base_id = ensure_base()
@@ -166,7 +186,7 @@ def build(name, quiet=False):
     context = tempfile.mkdtemp(prefix='filmopoisk-ctx-%s-' % name)
     try:
         shutil.rmtree(context)
-        shutil.copytree(os.path.join(IMAGES_DIR, name), context,
+        shutil.copytree(context_dir(name), context,
                         ignore=shutil.ignore_patterns('__pycache__', '*.pyc', '.pytest_cache'))
         for rel, src in _staged(name).items():
             dest = os.path.join(context, rel)

@@ -1,4 +1,4 @@
-"""Smoke test of files/images/coi-node: a Container Optimized Image VM as an unprivileged container.
+"""Smoke test of coinode/image (coi-node): a Container Optimized Image VM as an unprivileged container.
 
 One node boots with a NoCloud seed (copied in before start, as localcloud will do) and the tests check what
 a COI VM gives its payload: systemd running, cloud-init applied, the docker CLI + Compose v2 on the (host)
@@ -16,7 +16,7 @@ import pytest
 
 from support import TEST_LABEL, assert_stops_cleanly, docker, wait_for
 
-# The run flags documented in files/images/coi-node/README.md.
+# The run flags documented in coinode/image/README.md.
 NODE_FLAGS = (
     '--cgroupns=host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw', '--tmpfs', '/run', '--tmpfs', '/run/lock',
     '-v', '/var/run/docker.sock:/var/run/docker.sock', '--cap-add', 'NET_ADMIN',

@@ -1,4 +1,4 @@
-"""localcloud.coinode: a COI node as a container runs real instance metadata.
+"""coinode: a COI node as a container runs real instance metadata.
 
 The metadata is what ships: the `shs` role's fragment (rendered by ansible) plus a test fragment, merged by
 the collection's `coi_metadata` filter. The app's blocked startup address is a TEST-NET address (192.0.2.1),
@@ -9,19 +9,18 @@ import hashlib
 import importlib.util
 import json
 import os
-import sys
 import time
 import uuid
 
+import coinode
 import pytest
 import yaml
 
 from support import TEST_LABEL, docker, render_role, wait_for
 from yaml_core import LOOKALIKES, load_core, random_lookalikes
 
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'files', 'localcloud'))
-from localcloud import coinode  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

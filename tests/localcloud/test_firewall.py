@@ -4,18 +4,14 @@ Semantics from yandex-cloud/docs en/vpc/concepts/security-groups.md (deny by def
 targets, protocols) and en/network-load-balancer/concepts/health-check.md (the health check ranges).
 """
 
-import os
 import re
-import sys
 import threading
 import time
 
 from google.protobuf import json_format
 from yandex.cloud.vpc.v1 import security_group_pb2
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'files', 'localcloud'))
-from localcloud import firewall  # noqa: E402
+from localcloud import firewall
 
 
 def group(sg_id, *rules):

@@ -1,7 +1,6 @@
 """localcloud IAM and resource manager: service accounts, keys, folder access bindings (real SDK)."""
 
 import os
-import sys
 
 import grpc
 import pytest
@@ -18,7 +17,6 @@ from yandex.cloud.resourcemanager.v1.cloud_service_pb2_grpc import CloudServiceS
 from yandex.cloud.resourcemanager.v1.folder_service_pb2_grpc import FolderServiceStub
 
 from helpers import rpc_error, run, unique
-from localcloud_fixture import PACKAGE_ROOT
 
 CODE = grpc.StatusCode
 
@@ -133,13 +131,11 @@ def test_folder_access_bindings(localcloud):
 @pytest.fixture
 def in_process_cloud(tmp_path):
     """A LocalCloud in this process, so a test can register what a later service (instance groups) adds."""
-    sys.path.insert(0, PACKAGE_ROOT)
     from localcloud.server.app import LocalCloud
     cloud = LocalCloud(str(tmp_path / 'state'))
     info = cloud.start()
     yield cloud, info
     cloud.stop()
-    sys.path.remove(PACKAGE_ROOT)
 
 
 def test_a_used_service_account_cannot_be_deleted(in_process_cloud):

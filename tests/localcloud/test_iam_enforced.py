@@ -1,9 +1,8 @@
-"""localcloud checks roles where Yandex Cloud does (files/localcloud/README.md, "IAM"): the instance group's service
+"""localcloud checks roles where Yandex Cloud does (localcloud/README.md, "IAM"): the instance group's service
 account for each VM it creates, the caller's right to use the group's account, the VM account's right to pull, and
 a VM's way out to the registry. Through the real SDK, real nodes, the real registry."""
 
 import json
-import sys
 import urllib.request
 
 import grpc
@@ -30,7 +29,6 @@ from yandex.cloud.vpc.v1.subnet_service_pb2_grpc import SubnetServiceStub
 from helpers import rpc_error, run, unique
 from iam_support import grant
 from instance_group_support import leftovers, ping_metadata, random_cidr, remove_nodes
-from localcloud_fixture import PACKAGE_ROOT
 from registry_support import DockerCLI, registry_host
 from support import docker, wait_for
 from test_vpc import make_network, make_subnet
@@ -46,7 +44,6 @@ GROUP_ROLES = ('compute.editor', 'vpc.publicAdmin', 'iam.serviceAccounts.user')
 
 def test_role_model_follows_the_docs(tmp_path):
     """Which role includes which, and inheritance from the cloud, in process (localcloud.server.iam_roles)."""
-    sys.path.insert(0, PACKAGE_ROOT)
     from localcloud.server import access, iam_roles
     from localcloud.server.app import LocalCloud, _binding
 
@@ -79,7 +76,6 @@ def test_role_model_follows_the_docs(tmp_path):
         assert 'folder %s' % cloud.folder_id in message and 'vpc.admin' in message
     finally:
         cloud.stop()
-        sys.path.remove(PACKAGE_ROOT)
 
 
 # ---------------------------------------------------------------------------------------------- API fixtures
@@ -357,7 +353,6 @@ def test_node_login_is_bound_to_its_instance(tmp_path):
     """node_docker_config(cloud, sa, instance): the token remembers the VM (what the token endpoint checks);
     tokens of users and of the API are bound to nothing."""
     import base64
-    sys.path.insert(0, PACKAGE_ROOT)
     from localcloud.server.app import LocalCloud
     from localcloud.server.services import containerregistry
 
@@ -375,4 +370,3 @@ def test_node_login_is_bound_to_its_instance(tmp_path):
         assert json.loads(json.dumps(config)) == config
     finally:
         cloud.stop()
-        sys.path.remove(PACKAGE_ROOT)

@@ -36,10 +36,8 @@ from instance_group_support import leftovers, ping_metadata, random_cidr, remove
 from support import docker, free_port, wait_for
 from test_vpc import make_network, make_subnet
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'files', 'localcloud'))
-from localcloud import instancegroups  # noqa: E402
-from localcloud.publish import Forwarder  # noqa: E402
+from localcloud import instancegroups
+from localcloud.publish import Forwarder
 
 CODE = grpc.StatusCode
 S = ig.ManagedInstance
@@ -192,10 +190,8 @@ def test_engine_nat_disk_publish_restart_and_healing(tmp_path):
 
 
 def test_publish_flag_is_checked_before_anything_starts(tmp_path):
-    package = os.path.join(ROOT, 'files', 'localcloud')
     done = subprocess.run([sys.executable, '-m', 'localcloud', 'serve', '--state-dir', str(tmp_path / 'state'),
-                           '--publish', '127.0.0.1:8443=Bad_Group:443'], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=package), timeout=60)
+                           '--publish', '127.0.0.1:8443=Bad_Group:443'], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and '--publish' in done.stderr and 'GROUP_NAME' in done.stderr
     assert not (tmp_path / 'state').exists()
 

@@ -18,7 +18,6 @@ from yandex.cloud.vpc.v1.network_pb2 import Network
 from yandex.cloud.vpc.v1.network_service_pb2_grpc import NetworkServiceStub
 
 from helpers import rpc_error, run, unique
-from localcloud_fixture import PACKAGE_ROOT
 
 CREATE = '/yandex.cloud.vpc.v1.NetworkService/Create'
 CODE = grpc.StatusCode
@@ -225,9 +224,7 @@ def _iam_token(localcloud):
 
 
 def cli(*args):
-    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)
-    done = subprocess.run([sys.executable, '-m', 'localcloud'] + list(args), capture_output=True, text=True,
-                          env=env, timeout=60)
+    done = subprocess.run([sys.executable, '-m', 'localcloud'] + list(args), capture_output=True, text=True, timeout=60)
     return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -267,8 +264,7 @@ def test_a_busy_port_is_an_error(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         done = subprocess.run([sys.executable, '-m', 'localcloud', 'serve', '--state-dir', str(tmp_path),
-                               '--listen', '127.0.0.1:%d' % port], capture_output=True, text=True, timeout=60,
-                              env=dict(os.environ, PYTHONPATH=PACKAGE_ROOT))
+                               '--listen', '127.0.0.1:%d' % port], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stdout == ''
     assert 'cannot listen on 127.0.0.1:%d' % port in done.stderr
     assert not os.path.exists(tmp_path / 'server.pid') and not os.path.exists(tmp_path / 'endpoint.json')

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import signal
-import sys
 
 import grpc
 import pytest
@@ -27,7 +26,6 @@ from yandex.cloud.iam.v1.service_account_service_pb2_grpc import ServiceAccountS
 
 from helpers import rpc_error, run, unique
 from iam_support import grant
-from localcloud_fixture import PACKAGE_ROOT
 from support import wait_for
 from registry_support import DockerCLI, iam_token, make_context, registry_host, remove_local_images
 
@@ -258,7 +256,6 @@ def test_a_registry_process_that_dies_is_started_again(localcloud, pushed):
 
 def test_node_docker_config_is_the_service_accounts_login(localcloud, tmp_path):
     """The hook for COI nodes, in process: a config.json whose login is an IAM token of the VM's account."""
-    sys.path.insert(0, PACKAGE_ROOT)
     from localcloud.server.app import LocalCloud
     from localcloud.server.services import containerregistry
 
@@ -279,7 +276,7 @@ def test_node_docker_config_is_the_service_accounts_login(localcloud, tmp_path):
 @pytest.mark.slow
 def test_coi_node_pulls_with_its_service_account(localcloud, host, pushed, tmp_path):
     """A COI node's docker CLI (inside the node, on the host engine) pulls with the config the hook writes."""
-    from localcloud.coinode import Node
+    from coinode import Node
     registry, ref, _ = pushed
     sdk = localcloud.sdk()
     op = sdk.client(ServiceAccountServiceStub).Create(sas.CreateServiceAccountRequest(

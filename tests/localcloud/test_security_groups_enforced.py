@@ -3,7 +3,7 @@
 Three groups through the real SDK, as the deployment's tiers: "db" admits 5432 only from the "app" group's
 security group, "other" is a third group. Semantics: yandex-cloud/docs en/vpc/concepts/security-groups.md
 (deny by default, stateful, security_group_id = the members' addresses, egress rules); health checks come from the
-subnet's gateway, which localcloud's `loadbalancer_healthchecks` stands for (files/localcloud/README.md).
+subnet's gateway, which localcloud's `loadbalancer_healthchecks` stands for (localcloud/README.md).
 Connections are made from inside the nodes (their own network namespaces) and from the host (the gateway).
 """
 

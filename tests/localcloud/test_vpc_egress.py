@@ -2,7 +2,6 @@
 (en/vpc/concepts/gateways.md, routing.md, static-routes.md), through the real SDK."""
 
 import os
-import sys
 import types
 
 import grpc
@@ -21,7 +20,6 @@ from yandex.cloud.vpc.v1.subnet_pb2 import Subnet
 from yandex.cloud.vpc.v1.subnet_service_pb2_grpc import SubnetServiceStub
 
 from helpers import rpc_error, run, unique
-from localcloud_fixture import PACKAGE_ROOT
 from test_vpc import make_network, make_subnet
 
 CODE = grpc.StatusCode
@@ -237,7 +235,6 @@ def test_subnet_route_table_id(localcloud):
 @pytest.fixture
 def egress(localcloud):
     """has_internet_egress over the running server's store (it reads only `cloud.store`)."""
-    sys.path.insert(0, PACKAGE_ROOT)
     from localcloud.server.egress import has_internet_egress
     from localcloud.server.store import Store
     store = Store(os.path.join(localcloud.state_dir, 'state.sqlite'))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -21,6 +22,7 @@ def test_build_and_install(tmp_path):
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
         manifest = json.load(tar.extractfile('MANIFEST.json'))
+        python = {n: tar.extractfile(n).read().decode() for n in names if n.endswith('.py')}
     assert manifest['collection_info']['namespace'] == 'filmopoisk'
     assert manifest['collection_info']['name'] == 'shs'
     assert 'community.docker' in manifest['collection_info']['dependencies']
@@ -29,6 +31,13 @@ def test_build_and_install(tmp_path):
         assert wanted in names
     # Dev leftovers (venv, vendored collections, run state, CI) never ship.
     assert not [n for n in names if n.split('/')[0] in ('.venv', '.collections', '.run', '.cache', '.ci', '.git')]
+    # Nor the repository's own Python projects (localcloud, coinode), tests, molecule, dev tools and configuration.
+    not_shipped = ('localcloud', 'coinode', 'tests', 'molecule', 'tools', 'Makefile', 'ansible.cfg', 'pytest.ini',
+                   'requirements-dev.txt', '.ansible-lint', '.gitignore')
+    assert [n for n in names if n.split('/')[0] in not_shipped] == []
+    assert [n for n in names if '.egg-info' in n or '__pycache__' in n or n.endswith('.pyc')] == []
+    # No local-cloud code under another name either: no shipped Python file imports localcloud or coinode.
+    assert [n for n, code in python.items() if re.search(r'^\s*(from|import) (localcloud|coinode)\b', code, re.M)] == []
 
     # --no-deps: dependencies come from Galaxy, which is not reachable here. --force: the checkout
     # itself is installed as filmopoisk.shs in .collections (ansible.cfg), which would count as done.

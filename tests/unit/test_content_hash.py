@@ -2,7 +2,7 @@
 
 import os
 
-from content_hash import context_hash
+from ansible_collections.filmopoisk.shs.plugins.module_utils.content_hash import context_hash
 
 
 def make_tree(root, files):

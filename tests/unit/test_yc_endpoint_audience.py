@@ -2,8 +2,6 @@
 exactly https://iam.api.cloud.yandex.net/iam/v1/tokens (en/iam/operations/iam-token/create-for-sa.md); the SDK
 builds https://iam.<endpoint>/iam/v1/tokens (yandexcloud/_auth_fabric.py), port included."""
 
-import sys
-
 import jwt
 import pytest
 import yaml
@@ -11,11 +9,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from yandexcloud._auth_fabric import ServiceAccountAuth
 
+from ansible_collections.filmopoisk.shs.plugins.module_utils import yc
 from support import REPO_ROOT
-
-sys.path.insert(0, REPO_ROOT + '/.collections')
-
-from ansible_collections.filmopoisk.shs.plugins.module_utils import yc  # noqa: E402
 
 YC_AUDIENCE = 'https://iam.api.cloud.yandex.net/iam/v1/tokens'
 

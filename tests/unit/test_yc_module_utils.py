@@ -1,17 +1,12 @@
 """The pure parts of the YC module base: credentials, proto <-> options, diffs. No API involved."""
 
 import json
-import sys
 import types
 
 import pytest
 
-from support import REPO_ROOT
-
-sys.path.insert(0, REPO_ROOT + '/.collections')
-
-from ansible_collections.filmopoisk.shs.plugins.module_utils import yc  # noqa: E402
-from ansible_collections.filmopoisk.shs.plugins.modules import yc_instance_group as ig  # noqa: E402
+from ansible_collections.filmopoisk.shs.plugins.module_utils import yc
+from ansible_collections.filmopoisk.shs.plugins.modules import yc_instance_group as ig
 
 KEY = {'id': 'ajekey', 'service_account_id': 'ajesa', 'private_key': '-----BEGIN PRIVATE KEY-----\nx\n'}
 

@@ -1,12 +1,28 @@
 """In-process checks of the service's config loading and quirk schedules (no container needed)."""
 
+import importlib.util
 import os
 import sys
 
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..', 'files', 'images', 'shs'))
+from support import REPO_ROOT
+
+
+def _image_package(name, context):
+    """A package of an image's build context, loaded by file location: it runs inside the image, nothing installs it
+    on the test machine (and the context is not put on the import path)."""
+    directory = os.path.join(REPO_ROOT, context, name)
+    spec = importlib.util.spec_from_file_location(name, os.path.join(directory, '__init__.py'),
+                                                  submodule_search_locations=[directory])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    spec.loader.exec_module(package)
+    return package
+
+
+_image_package('shs_reference', 'files/images/shs')
 from shs_reference import config  # noqa: E402
 from shs_reference.quirks import Quirks  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Instance groups that really run: each instance is a local COI node (localcloud.coinode).
+"""Instance groups that really run: each instance is a local COI node (the coinode package).
 
     engine = Engine(state_dir)                 # state: <state_dir>/instancegroups.json, nodes: <state_dir>/nodes
     engine.start()                             # load state, re-adopt the nodes, start the reconcile loop
@@ -43,12 +43,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import coinode
 import yaml
+from coinode import Node, NodeError
 from google.protobuf import timestamp_pb2
 from yandex.cloud.compute.v1.instancegroup import instance_group_pb2 as ig_pb2
 
-from localcloud import coinode, firewall
-from localcloud.coinode import Node, NodeError
+from localcloud import firewall
 
 log = logging.getLogger('localcloud.instancegroups')
 
@@ -817,11 +818,11 @@ class Engine:
         if not subnet:
             raise NodeError('subnet %s of zone %s is unknown' % (record['subnet_id'] or '-', record['zone_id']))
         with self._network_lock:
-            found = coinode._docker('network', 'inspect', '-f', '{{json .IPAM.Config}}', record['network'],
+            found = coinode.docker('network', 'inspect', '-f', '{{json .IPAM.Config}}', record['network'],
                                     check=False)
             if found.returncode == 0:
                 return
-            coinode._docker('network', 'create', '--driver', 'bridge', '--subnet', subnet['cidr'],
+            coinode.docker('network', 'create', '--driver', 'bridge', '--subnet', subnet['cidr'],
                             '--label', '%s=%s' % (LABEL, self.owner), '--label',
                             '%s=%s' % (SUBNET_LABEL, record['subnet_id']), record['network'])
 
@@ -830,11 +831,11 @@ class Engine:
         def run():
             with self._network_lock, self._lock:
                 used = set(r['network'] for r in self._instances.values())
-                listed = coinode._docker('network', 'ls', '-q', '--filter', 'label=%s=%s' % (LABEL, self.owner),
+                listed = coinode.docker('network', 'ls', '-q', '--filter', 'label=%s=%s' % (LABEL, self.owner),
                                          '--format', '{{.Name}}', check=False).stdout.split()
                 for name in listed:
                     if name not in used:
-                        coinode._docker('network', 'rm', name, check=False)
+                        coinode.docker('network', 'rm', name, check=False)
         self._actions.submit(run)
 
     def _boot_new(self, record, group, metadata):
@@ -965,7 +966,7 @@ class Engine:
 
     def _readopt(self, record):
         """A record from before a restart: its node must exist; booting ones are waited for again."""
-        found = coinode._docker('inspect', '-f', '{{.State.Running}}', record['container'], check=False)
+        found = coinode.docker('inspect', '-f', '{{.State.Running}}', record['container'], check=False)
         group = self._groups.get(record['group_id'])
         if found.returncode != 0:
             self._failed(record, group, NodeError('instance lost: node %s is gone' % record['container']))
@@ -985,12 +986,12 @@ class Engine:
 
 
 def _firewall_execute(container, text):
-    coinode._docker('exec', '-i', container, 'sh', '-c', firewall.APPLY_SCRIPT, input=text, timeout=30)
+    coinode.docker('exec', '-i', container, 'sh', '-c', firewall.APPLY_SCRIPT, input=text, timeout=30)
 
 
 def _started_at(containers):
     """{container: start time} of the running ones, in one docker inspect."""
-    found = coinode._docker('inspect', '-f', '{{.Name}} {{.State.Running}} {{.State.StartedAt}}', *containers,
+    found = coinode.docker('inspect', '-f', '{{.Name}} {{.State.Running}} {{.State.StartedAt}}', *containers,
                             check=False, timeout=30)
     started = {}
     for line in found.stdout.splitlines():

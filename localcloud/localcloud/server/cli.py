@@ -7,7 +7,7 @@
     stop --state-dir DIR [--timeout 15]
         SIGTERM to the server of DIR and wait for it to exit; {"stopped": bool, "pid": N|null}.
 
-Only argparse is imported here: `python -m localcloud node ...` does not pay for grpc.
+Only argparse is imported here: `python -m localcloud stop` does not pay for grpc.
 """
 
 import fcntl
@@ -135,14 +135,13 @@ def _daemonize(args, state_dir):
         print(json.dumps(info, sort_keys=True))
         return 0
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get('PYTHONPATH')])))
+    # The same interpreter finds the installed package (tools/setup.sh: pip install -e localcloud), from any cwd.
     argv = [sys.executable, '-m', 'localcloud', 'serve', '--state-dir', state_dir, '--listen', args.listen,
             '--admin-listen', args.admin_listen, '--log-level', args.log_level]
     argv += ['--publish=' + spec for spec in args.publish]
     argv += [flag for flag, on in (('--test-faults', args.test_faults), ('--call-log', args.call_log)) if on]
     with open(os.path.join(state_dir, LOG_FILE), 'ab') as log:
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd='/',
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd='/',
                                  start_new_session=True)
     info = _wait_ready(state_dir, child.pid, child)
     print(json.dumps(info, sort_keys=True))

@@ -26,7 +26,8 @@ Who runs compose: ``coi-compose.service`` inside the node (After=cloud-final.ser
 and ``runcmd`` are done), ``docker compose up -d --force-recreate --remove-orphans`` on every boot (after a
 node restart the services are recreated into the node's new netns).
 
-Only the standard library, PyYAML and the ``docker`` CLI are used. Nothing here imports plugins/.
+Only the standard library, PyYAML and the ``docker`` CLI are used; nothing here imports plugins/ or localcloud
+(localcloud builds its instance groups on this package, molecule boots its platforms with ``python -m coinode``).
 """
 
 import io
@@ -76,7 +77,7 @@ PROJECT_LABEL = 'org.filmopoisk.coi-node.project'
 NETWORK_LABEL = 'org.filmopoisk.coi-node.network'
 COMPOSE_PROJECT_LABEL = 'com.docker.compose.project'
 
-# The unprivileged systemd flags (reference/environment.md, files/images/coi-node/README.md).
+# The unprivileged systemd flags (reference/environment.md, coinode/image/README.md).
 NODE_FLAGS = ('--cgroupns=host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw', '--tmpfs', '/run',
               '--tmpfs', '/run/lock', '-v', '/var/run/docker.sock:/var/run/docker.sock',
               '--cap-add', 'NET_ADMIN')
@@ -88,7 +89,8 @@ class NodeError(Exception):
     """A node cannot be created, booted or cleaned up; the message says why (with diagnostics)."""
 
 
-def _docker(*args, check=True, timeout=120, input=None):
+def docker(*args, check=True, timeout=120, input=None):
+    """Run the docker CLI; NodeError (with its stderr) when it fails and check is set."""
     try:
         result = subprocess.run(['docker'] + [str(a) for a in args], text=input is None or isinstance(input, str),
                                 input=input, timeout=timeout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -363,7 +365,7 @@ def dump_spec(spec):
 
 def ports_script(ports):
     """The shell script that installs the VM-port redirects in the node's netns (idempotent)."""
-    lines = ['#!/bin/sh', '# Rendered by localcloud.coinode: compose `ports:` VM:CONTAINER as REDIRECTs.',
+    lines = ['#!/bin/sh', '# Rendered by coinode: compose `ports:` VM:CONTAINER as REDIRECTs.',
              'set -e',
              'iptables -w -t nat -N %s 2>/dev/null || iptables -w -t nat -F %s' % (NAT_CHAIN, NAT_CHAIN)]
     for chain in ('PREROUTING', 'OUTPUT'):
@@ -379,7 +381,7 @@ def ports_script(ports):
 def compose_unit(project):
     compose = '/usr/bin/docker compose -p %s --project-directory %s -f %s' % (project, COMPOSE_DIR, COMPOSE_FILE)
     return '\n'.join([
-        '# Rendered by localcloud.coinode: runs the instance\'s docker-compose spec on the host engine.',
+        '# Rendered by coinode: runs the instance\'s docker-compose spec on the host engine.',
         '[Unit]',
         'Description=COI payload (compose project %s)' % project,
         # write_files / runcmd done first (config files, chown), like the COI agent after cloud-init.
@@ -463,13 +465,13 @@ class Node:
         return labels
 
     def _ensure_network(self):
-        if _docker('network', 'inspect', self.network, check=False).returncode == 0:
+        if docker('network', 'inspect', self.network, check=False).returncode == 0:
             return False
         args = ['network', 'create', '--driver', 'bridge', '--label', NETWORK_LABEL + '=1']
         if self.internal_network:
             args.append('--internal')
-        result = _docker(*args, self.network, check=False)
-        if result.returncode != 0 and _docker('network', 'inspect', self.network, check=False).returncode != 0:
+        result = docker(*args, self.network, check=False)
+        if result.returncode != 0 and docker('network', 'inspect', self.network, check=False).returncode != 0:
             raise NodeError('cannot create network %s: %s' % (self.network, result.stderr.strip()))
         return True
 
@@ -519,12 +521,12 @@ class Node:
     # -- lifecycle
     def start(self):
         """Create and boot the node (or start it again if it exists and is stopped). Returns the node id."""
-        existing = _docker('inspect', '-f', '{{.Id}} {{.State.Running}}', self.name, check=False)
+        existing = docker('inspect', '-f', '{{.Id}} {{.State.Running}}', self.name, check=False)
         if existing.returncode == 0:
             self.id, running = existing.stdout.split()
             if running != 'true':
                 self._started_at = time.monotonic()
-                _docker('start', self.name)
+                docker('start', self.name)
             return self.id
         self.network_created = self._ensure_network()
         args = ['create', '--name', self.name, '--hostname', self.hostname, *NODE_FLAGS,
@@ -549,16 +551,16 @@ class Node:
             _new_disk(host)
             args += ['-v', '%s:%s' % (host, path)]
         args.append(self.image)
-        self.id = _docker(*args).stdout.strip()
+        self.id = docker(*args).stdout.strip()
         try:
             self.plan = rewrite_spec(self.metadata.get('docker-compose'), self.project, self.id, self.node_dir,
                                      self.labels, self.shared_paths)
             self._write_compose()
-            _docker('cp', '-', '%s:/' % self.name, input=self._seed_tar(self.plan))
+            docker('cp', '-', '%s:/' % self.name, input=self._seed_tar(self.plan))
             self._started_at = time.monotonic()
-            _docker('start', self.name)
+            docker('start', self.name)
         except Exception:
-            _docker('rm', '-f', '-v', self.name, check=False)
+            docker('rm', '-f', '-v', self.name, check=False)
             self.id = None
             raise
         return self.id
@@ -584,7 +586,7 @@ class Node:
         container cannot take the change in place: the node is not running, runs another image, or the new
         spec needs a host path or disk the container does not mount (a container cannot gain mounts).
         """
-        found = _docker('inspect', '-f', '{{.Id}} {{.State.Running}} {{.Config.Image}} {{json .Mounts}}',
+        found = docker('inspect', '-f', '{{.Id}} {{.State.Running}} {{.Config.Image}} {{json .Mounts}}',
                         self.name, check=False)
         if found.returncode != 0:
             return False
@@ -604,7 +606,7 @@ class Node:
         if self.plan.spec is None:
             stale += ['/etc/systemd/system/' + UNIT_NAME, '/etc/systemd/system/cloud-init.target.wants/' + UNIT_NAME]
         self.exec(['rm', '-f'] + stale)
-        _docker('cp', '-', '%s:/' % self.name, input=self._seed_tar(self.plan))
+        docker('cp', '-', '%s:/' % self.name, input=self._seed_tar(self.plan))
         return True
 
     def wait_ready(self, timeout=60, strict=True):
@@ -647,25 +649,25 @@ class Node:
         """Run ``cmd`` in the node (a string goes through ``sh -c``); return CompletedProcess (text)."""
         argv = ['sh', '-c', cmd] if isinstance(cmd, str) else list(cmd)
         extra = ['-u', user] if user else []
-        return _docker('exec', *extra, self.name, *argv, check=check, timeout=timeout)
+        return docker('exec', *extra, self.name, *argv, check=check, timeout=timeout)
 
     def _project_containers(self, all_states=True):
         args = ['ps', '-q', '--filter', 'label=%s=%s' % (COMPOSE_PROJECT_LABEL, self.project)]
         if all_states:
             args.insert(1, '-a')
-        return _docker(*args, check=False).stdout.split()
+        return docker(*args, check=False).stdout.split()
 
     def stop(self, timeout=30):
         """Shut the node down (systemd stops the compose unit) and stop any service left running."""
-        _docker('stop', '-t', timeout, self.name, check=False, timeout=timeout + 30)
+        docker('stop', '-t', timeout, self.name, check=False, timeout=timeout + 30)
         running = self._project_containers(all_states=False)
         if running:
-            _docker('stop', '-t', '10', *running, check=False)
+            docker('stop', '-t', '10', *running, check=False)
 
     def restart(self, timeout=30):
         """``docker restart`` of the node: new netns, bootcmd again, services recreated by the unit."""
         self._started_at = time.monotonic()
-        _docker('restart', '-t', timeout, self.name, timeout=timeout + 60)
+        docker('restart', '-t', timeout, self.name, timeout=timeout + 60)
 
     def remove(self, keep_disks=False):
         """Remove the node, its compose project's containers (and volumes) and its host directory.
@@ -673,15 +675,15 @@ class Node:
         ``keep_disks``: keep ``<node dir>/disks`` and the project's named volumes. The network is removed
         only if this library created it and nothing is attached to it any more.
         """
-        _docker('rm', '-f', '-v', self.name, check=False)
+        docker('rm', '-f', '-v', self.name, check=False)
         ids = self._project_containers()
         if ids:
-            _docker('rm', '-f', '-v', *ids, check=False)
+            docker('rm', '-f', '-v', *ids, check=False)
         if not keep_disks:
-            vols = _docker('volume', 'ls', '-q', '--filter',
+            vols = docker('volume', 'ls', '-q', '--filter',
                            'label=%s=%s' % (COMPOSE_PROJECT_LABEL, self.project), check=False).stdout.split()
             if vols:
-                _docker('volume', 'rm', '-f', *vols, check=False)
+                docker('volume', 'rm', '-f', *vols, check=False)
         if os.path.isdir(self.node_dir):
             if keep_disks:
                 for entry in os.listdir(self.node_dir):
@@ -689,26 +691,26 @@ class Node:
                         shutil.rmtree(os.path.join(self.node_dir, entry), ignore_errors=True)
             else:
                 shutil.rmtree(self.node_dir, ignore_errors=True)
-        net = _docker('network', 'inspect', '-f', '{{json .Labels}} {{len .Containers}}', self.network,
+        net = docker('network', 'inspect', '-f', '{{json .Labels}} {{len .Containers}}', self.network,
                       check=False)
         if net.returncode == 0:
             labels_json, _, count = net.stdout.strip().rpartition(' ')
             if NETWORK_LABEL in (json.loads(labels_json) or {}) and count == '0':
-                _docker('network', 'rm', self.network, check=False)
+                docker('network', 'rm', self.network, check=False)
         self.id = None
 
     def status(self):
         """A dict: container state, systemd state, cloud-init, compose unit, services {name: state}."""
         out = {'name': self.name, 'id': self.id, 'project': self.project, 'state': 'missing',
                'system': None, 'cloud_init': None, 'compose': None, 'services': {}}
-        inspect = _docker('inspect', '-f', '{{.Id}} {{.State.Status}}', self.name, check=False)
+        inspect = docker('inspect', '-f', '{{.Id}} {{.State.Status}}', self.name, check=False)
         if inspect.returncode == 0:
             out['id'], out['state'] = inspect.stdout.split()
         if out['state'] == 'running':
             probe = self.exec('systemctl is-system-running; cloud-init status | sed -n "s/^status: //p"; '
                               'systemctl is-active %s' % UNIT_NAME, check=False).stdout.split('\n')
             out['system'], out['cloud_init'], out['compose'] = (probe + [None] * 3)[:3]
-        ps = _docker('ps', '-a', '--filter', 'label=%s=%s' % (COMPOSE_PROJECT_LABEL, self.project),
+        ps = docker('ps', '-a', '--filter', 'label=%s=%s' % (COMPOSE_PROJECT_LABEL, self.project),
                      '--format', '{{.Label "com.docker.compose.service"}} {{.State}}', check=False)
         for line in ps.stdout.splitlines():
             service, _, state = line.partition(' ')

@@ -1,15 +1,13 @@
 """Command line for COI nodes: what molecule scenarios (and people at a shell) use.
 
-    python -m localcloud node apply --name N --network NET --metadata FILE [--fqdn F] [--image I]
-                                    [--label K=V ...] [--state-dir D] [--timeout S]
-    python -m localcloud node remove --name N [--keep-disks] [--network NET]
-    python -m localcloud node status --name N
-    python -m localcloud serve --state-dir D [--listen H:P] [--admin-listen H:P] [--daemon]   (server/cli.py)
-    python -m localcloud stop --state-dir D
+    python -m coinode apply --name N --network NET --metadata FILE [--fqdn F] [--image I]
+                            [--label K=V ...] [--state-dir D] [--timeout S]
+    python -m coinode remove --name N [--keep-disks] [--network NET]
+    python -m coinode status --name N
 
 `apply` is idempotent: a running node whose metadata hash label equals the file's is left alone
 (`"changed": false`); otherwise the node is replaced (its disks kept) and booted. Output: one JSON line.
-Run with PYTHONPATH=files/localcloud from the repository root.
+The package is installed into the venv by tools/setup.sh (`pip install -e coinode`).
 """
 
 import argparse
@@ -17,8 +15,7 @@ import hashlib
 import json
 import sys
 
-from localcloud.coinode import DEFAULT_IMAGE, DEFAULT_STATE_DIR, Node, NodeError, _docker
-from localcloud.server import cli as server_cli
+from coinode import DEFAULT_IMAGE, DEFAULT_STATE_DIR, Node, NodeError, docker
 
 METADATA_HASH_LABEL = 'org.filmopoisk.coi-node.metadata-hash'
 
@@ -29,7 +26,7 @@ def metadata_hash(metadata, image):
 
 
 def running_hash(name):
-    result = _docker('inspect', '-f', '{{.State.Running}} {{index .Config.Labels "%s"}}' % METADATA_HASH_LABEL,
+    result = docker('inspect', '-f', '{{.State.Running}} {{index .Config.Labels "%s"}}' % METADATA_HASH_LABEL,
                      name, check=False)
     if result.returncode != 0:
         return None
@@ -64,7 +61,7 @@ def cmd_apply(args):
 
 
 def cmd_remove(args):
-    existed = _docker('inspect', args.name, check=False).returncode == 0
+    existed = docker('inspect', args.name, check=False).returncode == 0
     Node(args.name, {}, args.network, state_dir=args.state_dir).remove(keep_disks=args.keep_disks)
     return {'changed': existed, 'name': args.name}
 
@@ -74,11 +71,10 @@ def cmd_status(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m localcloud', description=__doc__,
+    parser = argparse.ArgumentParser(prog='python -m coinode', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    top = parser.add_subparsers(dest='group', required=True)
-    node = top.add_parser('node', help='COI nodes').add_subparsers(dest='command', required=True)
-    apply_p = node.add_parser('apply', help='create or replace a node so it runs this metadata')
+    commands = parser.add_subparsers(dest='command', required=True)
+    apply_p = commands.add_parser('apply', help='create or replace a node so it runs this metadata')
     apply_p.add_argument('--name', required=True)
     apply_p.add_argument('--network', required=True)
     apply_p.add_argument('--metadata', required=True, help='JSON file {"docker-compose": ..., "user-data": ...}')
@@ -86,18 +82,15 @@ def main(argv=None):
     apply_p.add_argument('--image', default=DEFAULT_IMAGE)
     apply_p.add_argument('--label', action='append', default=[], help='KEY=VALUE, repeatable')
     apply_p.add_argument('--timeout', type=float, default=90)
-    remove_p = node.add_parser('remove', help='remove a node, its services and (unless kept) its disks')
+    remove_p = commands.add_parser('remove', help='remove a node, its services and (unless kept) its disks')
     remove_p.add_argument('--name', required=True)
     remove_p.add_argument('--network', default='', help='removed too when this library created it and it is empty')
     remove_p.add_argument('--keep-disks', action='store_true')
-    status_p = node.add_parser('status', help='state of a node and its services')
+    status_p = commands.add_parser('status', help='state of a node and its services')
     status_p.add_argument('--name', required=True)
     for sub in (apply_p, remove_p, status_p):
         sub.add_argument('--state-dir', default=DEFAULT_STATE_DIR)
-    server_cli.add_parsers(top)
     args = parser.parse_args(argv)
-    if args.group != 'node':
-        return args.run(args)
     try:
         result = {'apply': cmd_apply, 'remove': cmd_remove, 'status': cmd_status}[args.command](args)
     except NodeError as exc:
