@@ -40,9 +40,12 @@ options:
     type: str
     default: ''
   labels:
-    description: Labels of the group.
+    description: Labels of the group. Not managed when omitted (the group keeps its labels); see O(purge_labels).
     type: dict
-    default: {}
+  purge_labels:
+    description: Remove labels that are not in O(labels). With V(false), O(labels) are added to the existing ones.
+    type: bool
+    default: true
   variables:
     description: Variables for templates in O(instance_template) (C({key}) substitutions).
     type: dict
@@ -707,7 +710,7 @@ def request_from_options(module):
     params = module.params
     request = svc.CreateInstanceGroupRequest(
         folder_id=params['folder_id'], name=params['name'], description=params['description'],
-        labels=params['labels'], service_account_id=params['service_account_id'] or '',
+        labels=params['labels'] or {}, service_account_id=params['service_account_id'] or '',
         deletion_protection=params['deletion_protection'],
         variables=[ig_pb2.Variable(key=key, value=str(value)) for key, value in sorted(params['variables'].items())])
     if params['instance_template']:
@@ -853,7 +856,10 @@ class InstanceGroup(Resource):
         mask = sorted(set(MASK_PATHS[path] for path in paths))
         request = svc.UpdateInstanceGroupRequest(instance_group_id=group.id, update_mask=field_mask(mask))
         for path in mask:
-            copy_field(self.request, request, path)
+            if path == 'labels':  # merged with the group's own unless purge_labels
+                request.labels.update(after['labels'])
+            else:
+                copy_field(self.request, request, path)
         for path in UPDATE_REQUIRED:
             if path not in mask:
                 copy_field(self.request if self.params.get(path) is not None else group, request, path)
@@ -944,7 +950,8 @@ def main():
         argument_spec=dict(
             name=dict(type='str', required=True),
             description=dict(type='str', default=''),
-            labels=dict(type='dict', default={}),
+            labels=dict(type='dict'),
+            purge_labels=dict(type='bool', default=True),
             variables=dict(type='dict', default={}),
             service_account_id=dict(type='str'),
             deletion_protection=dict(type='bool', default=False),

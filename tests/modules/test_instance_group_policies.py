@@ -218,3 +218,20 @@ def test_minimal_action_and_auto_healing_lifecycle(localcloud, base):
     bad = run_module('yc_instance_group', localcloud, **dict(changed_args, deploy_policy=dict(minimal_action='reboot')))
     assert bad['failed'] and 'minimal_action' in bad['msg']
     assert ok(run_module('yc_instance_group', localcloud, name=name, state='absent'))['changed'] is True
+
+
+def test_labels_left_out_are_kept_and_purge_labels_false_adds(localcloud, base):
+    """As in every other yc_* module: labels omitted are not managed; purge_labels=false merges."""
+    name = new_name(base)
+    created = run_module('yc_instance_group', localcloud, **module_args(base, name, labels={'team': 'shs'}))
+    assert ok(created)['changed'] and created['instance_group']['labels'] == {'team': 'shs'}
+    group_id = created['instance_group']['id']
+    kept = ok(run_module('yc_instance_group', localcloud, **module_args(base, name)))
+    assert kept['changed'] is False and get_full(localcloud, group_id).labels == {'team': 'shs'}
+    merged = ok(run_module('yc_instance_group', localcloud,
+                           **module_args(base, name, labels={'tier': 'app'}, purge_labels=False)))
+    assert merged['changed'] and merged['update_mask'] == ['labels']
+    assert dict(get_full(localcloud, group_id).labels) == {'team': 'shs', 'tier': 'app'}
+    purged = ok(run_module('yc_instance_group', localcloud, **module_args(base, name, labels={'tier': 'app'})))
+    assert purged['changed'] and dict(get_full(localcloud, group_id).labels) == {'tier': 'app'}
+    assert ok(run_module('yc_instance_group', localcloud, name=name, state='absent'))['changed']
