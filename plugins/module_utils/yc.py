@@ -456,9 +456,10 @@ class Resource(object):
     delete -> wait -> read back. Check mode stops before any write; --diff shows before/after.
 
     A subclass sets kind, stub, list_field and response_type and implements list_request(), get_request(id),
-    to_user(message), desired(), create_request(desired), update_request(message, desired, paths) and
+    to_user(message), create_request(desired), update_request(message, desired, paths) and
     delete_request(message). UPDATABLE: user-facing keys sent with a mask (the mask path is the key);
     IMMUTABLE: keys that cannot change once created (a clear error instead of a silent recreate).
+    desired() gives the options of both that the user set; a subclass whose options need converting overrides it.
     """
 
     kind = None
@@ -482,6 +483,11 @@ class Resource(object):
 
     def get(self, resource_id):
         return self.module.call(self.stub, 'Get', self.get_request(resource_id), self.label)
+
+    def desired(self):
+        """The UPDATABLE and IMMUTABLE options the user set (an option left out is not managed)."""
+        return dict((key, self.params[key]) for key in self.UPDATABLE + self.IMMUTABLE
+                    if self.params.get(key) is not None)
 
     def merged(self, before, desired):
         """What the resource looks like after an update: desired keys win; labels merge unless purged."""

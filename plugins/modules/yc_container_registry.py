@@ -151,9 +151,6 @@ class ContainerRegistry(Resource):
                     status=registry_pb2.Registry.Status.Name(registry.status), labels=dict(registry.labels),
                     created_at=registry.created_at.ToJsonString())
 
-    def desired(self):
-        return dict(labels=self.params['labels']) if self.params['labels'] is not None else {}
-
     def create_request(self, desired):
         return svc.CreateRegistryRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],
                                          labels=desired.get('labels', {}))

@@ -143,9 +143,6 @@ class Network(Resource):
                     labels=dict(network.labels), created_at=network.created_at.ToJsonString(),
                     default_security_group_id=network.default_security_group_id)
 
-    def desired(self):
-        return dict((key, self.params[key]) for key in ('description', 'labels') if self.params[key] is not None)
-
     def create_request(self, desired):
         return svc.CreateNetworkRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],
                                         description=desired.get('description', ''), labels=desired.get('labels', {}))

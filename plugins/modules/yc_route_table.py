@@ -206,8 +206,8 @@ class RouteTable(Resource):
         return route_table_to_user(table)
 
     def desired(self):
-        desired = dict((key, self.params[key]) for key in ('description', 'labels', 'network_id')
-                       if self.params[key] is not None)
+        desired = super(RouteTable, self).desired()
+        desired.pop('static_routes', None)  # the option as given; the converted static_routes below
         if self.routes is not None:
             desired['static_routes'] = self.routes
         return desired

@@ -316,8 +316,8 @@ class SecurityGroup(Resource):
                     created_at=group.created_at.ToJsonString())
 
     def desired(self):
-        desired = dict((key, self.params[key]) for key in ('description', 'labels', 'network_id')
-                       if self.params[key] is not None)
+        desired = super(SecurityGroup, self).desired()
+        desired.pop('rules', None)  # the option as given; the converted rules below
         if self.rules is not None:
             desired['rules'] = sorted_rules(self.rules)
         return desired

@@ -137,9 +137,6 @@ class ServiceAccount(Resource):
         return dict(id=account.id, folder_id=account.folder_id, name=account.name, description=account.description,
                     labels=dict(account.labels), created_at=account.created_at.ToJsonString())
 
-    def desired(self):
-        return dict((key, self.params[key]) for key in ('description', 'labels') if self.params[key] is not None)
-
     def create_request(self, desired):
         return svc.CreateServiceAccountRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],
                                                description=desired.get('description', ''),

@@ -186,11 +186,6 @@ class Subnet(Resource):
                     v4_cidr_blocks=list(subnet.v4_cidr_blocks), route_table_id=subnet.route_table_id,
                     created_at=subnet.created_at.ToJsonString())
 
-    def desired(self):
-        return dict((key, self.params[key]) for key in ('description', 'labels', 'network_id', 'zone_id',
-                                                        'v4_cidr_blocks', 'route_table_id')
-                    if self.params[key] is not None)
-
     def create_request(self, desired):
         missing = [key for key in ('network_id', 'zone_id', 'v4_cidr_blocks') if not desired.get(key)]
         if missing:

@@ -154,9 +154,6 @@ class Gateway(Resource):
     def to_user(self, gateway):
         return gateway_to_user(gateway)
 
-    def desired(self):
-        return dict((key, self.params[key]) for key in ('description', 'labels') if self.params[key] is not None)
-
     def create_request(self, desired):
         return svc.CreateGatewayRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],
                                         description=desired.get('description', ''), labels=desired.get('labels', {}),
