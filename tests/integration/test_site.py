@@ -180,7 +180,10 @@ def test_a_payload_change_reaches_the_running_vms(deployment):
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     print('\nsite.yml rollout of a payload change (db, app x2, lb restarted): %.0f s, %s' % (took, recap(done.stdout)))
     assert nodes() == before, 'VMs were re-created, not restarted'
-    status, body = fetch(deployment['https'] + '/hck_status')
+    # The LB VM was the last one restarted: a connection may still be reset while its nginx comes up behind the
+    # published port (zero-downtime rollouts are issue 13); wait for an answer, then check what it says.
+    status, body = wait_for(lambda: fetch(deployment['https'] + '/hck_status'), 30, interval=0.5,
+                            what='the restarted LB answering')
     health = json.loads(body)
     assert status == 200 and health['total'] == 1 and [p['name'] for p in health['peers']] == [peer], body
     apps = docker('ps', '--filter', selector, '--filter', 'label=com.docker.compose.service=shs',
