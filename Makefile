@@ -62,8 +62,12 @@ molecule: images
 	  t=$$(date +%s); molecule test -s $$s || exit 1; echo "molecule $$s passed in $$(( $$(date +%s) - t )) s"; \
 	done && echo "molecule: $(MOLECULE_SCENARIOS) passed in $$(( $$(date +%s) - started )) s"
 
+# The SLA bench (bench/, docs/benchmarks.md) against the stack `make up` deployed: make bench SCENARIOS=load,app-kill;
+# BENCH_ARGS='--db-full' adds the full-scale database step, '--url URL' another entry point.
+SCENARIOS ?=
+BENCH_ARGS ?=
 bench: images
-	tests/bench/shs_reference_rps.sh
+	SCENARIOS='$(SCENARIOS)' $(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 clean: down stack-down
 	rm -rf .run/dist .pytest_cache
