@@ -1,0 +1,1 @@
+"""The SLA bench of issue 12 (make bench): python -m bench --help."""

@@ -1,0 +1,540 @@
+"""The scenarios of `make bench` (issue 12). Each takes a Context and returns
+{'figures': {...}, 'bars': [report.bar(...)], 'summary': {endpoint: ...}, 'plots': [...], ...}.
+
+Operator actions run at ACTION_AT s into a 120 RPS load; the LB's /hck_status is polled every 0.5 s meanwhile, so
+the figures say when the LB marked the lost peer down and when every peer was up again.
+"""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import sys
+import time
+
+import aiohttp
+
+from bench import loadgen, report, stats
+from bench.loadgen import LoadGenerator, Sample
+from bench.stack import ROOT
+
+PEAK, STABLE = 120, 60
+ACTION_AT = 15.0
+ERROR_BAR_PCT = {'GET /api/session': 5.0}   # the brief's exception; every other endpoint: 1 %
+
+
+class Context:
+    def __init__(self, stack, ids, out, log, seed=1, time_scale=1.0):
+        self.stack, self.ids, self.out, self.log, self.seed = stack, ids, out, log, seed
+        self.time_scale = time_scale  # < 1 shortens every load (the bench's own tests; quick looks)
+
+    def seconds(self, seconds):
+        return max(1.0, seconds * self.time_scale)
+
+    def path(self, name):
+        return os.path.join(self.out, name)
+
+
+# --- shared pieces -------------------------------------------------------------------------------------------
+
+class HealthWatch:
+    """Polls the LB's /hck_status every `every` s in a thread: [(t, {host: up} or None)] on the load's clock."""
+
+    def __init__(self, stack, gen, every=0.5):
+        self.stack, self.gen, self.every, self.rows = stack, gen, every, []
+        self._stop = threading.Event()
+
+    async def __call__(self, gen):
+        def poll():
+            while not self._stop.is_set():
+                page = self.stack.health(timeout=1.0)
+                peers = None if page is None else {p['host'].split('.')[0]: bool(p['up']) for p in page['peers']}
+                self.rows.append((round(gen.now(), 2), peers))
+                self._stop.wait(self.every)
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        while gen.now() < gen.planned() and not gen._stop.is_set():
+            await asyncio.sleep(0.2)
+        self._stop.set()
+        await asyncio.to_thread(thread.join)
+
+    def marked_down(self, host, after):
+        """Seconds from `after` until the LB's page showed `host` down (None: never)."""
+        for t, peers in self.rows:
+            if t >= after and peers is not None and peers.get(host) is False:
+                return round(t - after, 2)
+        return None
+
+    def all_up(self, after, hosts=None):
+        """Seconds from `after` until the page showed every peer up again, after having shown one not up (None:
+        never); 0 when no peer was ever seen down after `after`."""
+        seen_down = False
+        for t, peers in self.rows:
+            if t < after:
+                continue
+            ok = peers is not None and peers and all(peers.values()) and (hosts is None or set(hosts) <= set(peers))
+            if not ok:
+                seen_down = True
+            elif seen_down:
+                return round(t - after, 2)
+        return 0.0 if not seen_down else None
+
+
+def save_samples(ctx, name, gen):
+    report.write_json(ctx.path('%s.samples.json' % name),
+                      dict(marks=gen.marks, generator=gen.generator, rows=[s.to_row() for s in gen.samples]))
+
+
+def load_samples(path):
+    with open(path) as handle:
+        data = json.load(handle)
+    return [Sample.from_row(row) for row in data['rows']], data.get('marks', [])
+
+
+def run_load(ctx, name, phases, *actions, health=True, **options):
+    """Run phases of the mix with actions alongside; save the samples, draw the plot; (gen, watch)."""
+    gen = LoadGenerator(ctx.stack.url, phases, ctx.ids, seed=ctx.seed, progress=ctx.log, **options)
+    watch = HealthWatch(ctx.stack, gen) if health else None
+    asyncio.run(gen.run(*actions, *([watch] if watch else [])))
+    save_samples(ctx, name, gen)
+    report.plot(ctx.path('%s.png' % name), '%s (%s)' % (name, ', '.join('%g RPS x %gs' % (r, s) for s, r in phases)),
+                gen.samples, gen.planned(), gen.marks)
+    return gen, watch
+
+
+def error_bars(summary, prefix=''):
+    return [report.bar('%serrors %s' % (prefix, endpoint), row['error_pct'], ERROR_BAR_PCT.get(endpoint, 1.0), '<=',
+                       '%') for endpoint, row in summary.items()]
+
+
+def operator_figures(gen, watch, at, lost=None, tier='app'):
+    """The per-scenario figures of an operator action at `at` s."""
+    after = [s for s in gen.samples if s.due >= at]
+    figures = dict(
+        action_at_s=round(at, 2),
+        failed_requests=sum(1 for s in after if stats.is_error(s)),
+        failed_pct_after_action=round(100.0 * sum(1 for s in after if stats.is_error(s)) / max(1, len(after)), 3),
+        longest_success_gap_s=stats.longest_success_gap(gen.samples, start=at, end=gen.planned()),
+        failures_by_endpoint=stats.failures(after))
+    if watch is not None and lost and tier == 'app':
+        figures['lb_marked_peer_down_after_s'] = watch.marked_down(lost, at)
+        figures['all_peers_up_again_after_s'] = watch.all_up(at)
+    return figures
+
+
+def in_thread(fn, *args):
+    return asyncio.to_thread(fn, *args)
+
+
+async def at_time(gen, t):
+    while gen.now() < t:
+        await asyncio.sleep(0.05)
+
+
+# --- 1. load ---------------------------------------------------------------------------------------------------
+
+def load(ctx, stable_s=60, peak_s=60):
+    stable_s, peak_s = ctx.seconds(stable_s), ctx.seconds(peak_s)
+    phases = [(stable_s, STABLE), (peak_s, PEAK)]
+    gen, _ = run_load(ctx, 'load', phases, health=False)
+    stable_s, peak_s = phases[0][0], phases[1][0]
+    stable = stats.summarize(stats.window(gen.samples, 0, stable_s), stable_s)
+    peak = stats.summarize(stats.window(gen.samples, stable_s, stable_s + peak_s), peak_s)
+    bars = [report.bar('p90 %s @%d RPS' % (e, PEAK), peak.get(e, {}).get('p90_ms'), 400, '<', 'ms')
+            for e in loadgen.SLA_ENDPOINTS]
+    bars += error_bars(stable, '@%d RPS ' % STABLE) + error_bars(peak, '@%d RPS ' % PEAK)
+    ld = peak.get('GET /long_dummy', {})
+    bars.append(report.bar('p75 GET /long_dummy @%d RPS' % PEAK, ld.get('p75_ms'), 1000, '<', 'ms'))
+    return dict(summary={'stable': stable, 'peak': peak}, generator=gen.generator, bars=bars,
+                figures={'generator CPU % of one core': gen.generator['cpu_pct_of_one_core'],
+                         'generator lag p99 ms': gen.generator['lag_p99_ms'],
+                         'generator lag max ms': gen.generator['lag_max_ms']},
+                plots=[ctx.path('load.png')])
+
+
+# --- 2. operator actions at 120 RPS --------------------------------------------------------------------------
+
+def _operator(ctx, name, seconds, action, tier='app', lost=None, bars_for=None):
+    async def act(gen):
+        await at_time(gen, ACTION_AT)
+        gen.mark(name)
+        await in_thread(action)
+    gen, watch = run_load(ctx, name, [(seconds, PEAK)], act)
+    at = gen.marks[0]['t']
+    figures = operator_figures(gen, watch, at, lost, tier)
+    summary = stats.summarize(gen.samples, seconds)
+    bars = bars_for(figures, summary) if bars_for else []
+    return dict(figures=figures, summary=summary, generator=gen.generator, bars=bars, marks=gen.marks,
+                health=watch.rows if watch else None, plots=[ctx.path('%s.png' % name)])
+
+
+def app_kill(ctx, seconds=60):
+    """docker kill of app-1's SHS container (the watchdog's / restart policy's case)."""
+    node = ctx.stack.node('app', 0)
+    result = _operator(ctx, 'app-kill', seconds, lambda: ctx.stack.kill_service(node, 'shs'),
+                       lost=node['hostname'])
+    result['figures']['app_down_s (docker FinishedAt -> StartedAt)'] = ctx.stack.down_time(
+        ctx.stack.service_container(node, 'shs'))
+    return result
+
+
+def app_node_kill(ctx, seconds=120):
+    """The VM of app-2 is gone (its node container and services removed): the group must heal it."""
+    node = ctx.stack.node('app', 1)
+
+    def bars_for(figures, summary):
+        return [report.bar('app node back (LB sees all peers up)', figures.get('all_peers_up_again_after_s'), 60,
+                           '<', 's', 'grader: failed node back in < 1 min'),
+                report.bar('failed requests after the loss', figures['failed_pct_after_action'], 1.0, '<=', '%',
+                           'grader: loss of a node invisible to users')]
+    return _operator(ctx, 'app-node-kill', seconds, lambda: ctx.stack.remove_node(node), lost=node['hostname'],
+                     bars_for=bars_for)
+
+
+def lb_node_kill(ctx, seconds=120):
+    node = ctx.stack.node('lb', 0)
+    result = _operator(ctx, 'lb-node-kill', seconds, lambda: ctx.stack.remove_node(node), tier='lb')
+    result['figures']['entry_point_back_after_s'] = _first_success_after_failures(ctx, result)
+    return result
+
+
+def _first_success_after_failures(ctx, result):
+    samples, _ = load_samples(ctx.path('%s.samples.json' % 'lb-node-kill'))
+    at = result['figures']['action_at_s']
+    failed = [s.due + s.latency for s in samples if s.due >= at and stats.is_error(s)]
+    if not failed:
+        return 0.0
+    last_failure = max(failed)
+    return round(last_failure - at, 2)
+
+
+def _rollout(ctx, name, extra, seconds=600, tail=15.0):
+    """site.yml with a payload change while the load runs; the load ends `tail` s after site.yml returns."""
+    outcome = {}
+
+    async def act(gen):
+        await at_time(gen, ACTION_AT)
+        gen.mark('site.yml starts')
+        code, took, tail_text = await in_thread(ctx.stack.site_yml, *extra, ctx.path('%s.site.log' % name))
+        gen.mark('site.yml done')
+        outcome.update(rc=code, site_yml_s=round(took, 1))
+        if code != 0:
+            ctx.log('site.yml failed (rc %d): %s' % (code, tail_text[-1500:]))
+        gen.end_at(gen.now() + tail)
+    gen, watch = run_load(ctx, name, [(seconds, PEAK)], act)
+    at = gen.marks[0]['t']
+    figures = operator_figures(gen, watch, at, None, 'lb')
+    figures.update(outcome)
+    if watch:
+        down = sorted({host for t, peers in watch.rows if t >= at and peers for host, up in peers.items() if not up})
+        figures['peers_seen_down'] = down
+    end = gen.samples and max(s.due for s in gen.samples)
+    summary = stats.summarize(gen.samples, end or 1)
+    bars = [report.bar('site.yml rollout rc', outcome.get('rc'), 0, '==')]
+    return dict(figures=figures, summary=summary, generator=gen.generator, bars=bars, marks=gen.marks,
+                health=watch.rows if watch else None, plots=[ctx.path('%s.png' % name)])
+
+
+def app_rollout(ctx):
+    marker = json.dumps({'shs_environment': {'SHS_BENCH_ROLLOUT': str(int(time.time()))}})
+    return _rollout(ctx, 'app-rollout', ['-e', marker])
+
+
+def lb_rollout(ctx):
+    # A harmless payload change of the LB group only: the error log level, toggled between runs.
+    state = _state(ctx)
+    level = 'info' if state.get('lb_log_level') != 'info' else 'notice'
+    result = _rollout(ctx, 'lb-rollout', ['-e', 'openresty_error_log_level=%s' % level])
+    state['lb_log_level'] = level
+    _save_state(ctx, state)
+    return result
+
+
+def _state(ctx):
+    try:
+        with open(ctx.path('../state.json')) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(ctx, state):
+    report.write_json(ctx.path('../state.json'), state)
+
+
+def pg_restart(ctx, seconds=60):
+    """PostgreSQL restarted while sessions are written: every session the API acknowledged (201) must read back."""
+    db = ctx.stack.node('db', 0)
+
+    async def act(gen):
+        await at_time(gen, ACTION_AT)
+        gen.mark('postgres restart')
+        await in_thread(ctx.stack.restart_service, db, 'postgres')
+        gen.mark('postgres back')
+    gen, watch = run_load(ctx, 'pg-restart', [(seconds, PEAK)], act, keep_sessions=True)
+    at = gen.marks[0]['t']
+    figures = operator_figures(gen, watch, at, None, 'db')
+    figures['restart_took_s'] = round(gen.marks[1]['t'] - at, 2)
+    lost = asyncio.run(_read_back(ctx.stack.url, gen.acknowledged))
+    figures.update(acknowledged_writes=len(gen.acknowledged), lost_writes=len(lost), lost_ids=lost[:20])
+    summary = stats.summarize(gen.samples, seconds)
+    return dict(figures=figures, summary=summary, generator=gen.generator, marks=gen.marks,
+                bars=[report.bar('acknowledged session writes lost', len(lost), 0, '==')],
+                plots=[ctx.path('pg-restart.png')])
+
+
+async def _read_back(url, ids):
+    """GET every id (through the LB); then DELETE it (the bench leaves no sessions behind). Returns lost ids."""
+    lost = []
+    connector = aiohttp.TCPConnector(ssl=False, limit=8)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as client:
+        async def one(session_id):
+            for _ in range(3):  # a transport error is retried: only a 404 is a lost write
+                try:
+                    async with client.get('%s/api/session/%d' % (url, session_id)) as response:
+                        if response.status == 404:
+                            lost.append(session_id)
+                            return
+                        if response.status == 200:
+                            async with client.delete('%s/api/session/%d' % (url, session_id)):
+                                return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(1)
+            lost.append(session_id)
+        semaphore = asyncio.Semaphore(8)
+
+        async def limited(session_id):
+            async with semaphore:
+                await one(session_id)
+        await asyncio.gather(*(limited(i) for i in ids))
+    return sorted(lost)
+
+
+# --- the app as bingo really runs (quirks on, time-compressed) -------------------------------------------------
+
+# A crash after 45 s of every process life (so each instance crashes and is restarted several times per run),
+# sick /ping spells of 5-15 s every 20-40 s, bingo's 100 RPS per instance, 20 kB kept per request.
+QUIRKS = {'SHS_QUIRK_CRASH_AFTER': '45', 'SHS_QUIRK_SICK_PING': '1', 'SHS_QUIRK_SICK_HEALTHY': '20,40',
+          'SHS_QUIRK_SICK_DURATION': '5,15', 'SHS_QUIRK_RPS_LIMIT': '100', 'SHS_QUIRK_LEAK_BYTES': '20000'}
+
+
+def quirks(ctx, seconds=120, node_lost_s=120):
+    """Deploy the quirks-on app (a rollout, not measured), 120 RPS for `seconds`, then again with app-2 lost, then
+    roll back to the inventory's app."""
+    ctx.log('  quirks on: site.yml -e shs_environment=%s' % json.dumps(QUIRKS))
+    code, took, text = ctx.stack.site_yml('-e', json.dumps({'shs_environment': QUIRKS}),
+                                          log=ctx.path('quirks.site-on.log'))
+    if code != 0:
+        raise RuntimeError('site.yml (quirks on) failed: %s' % text[-1500:])
+    results = {}
+    try:
+        gen, watch = run_load(ctx, 'quirks', [(seconds, PEAK)])
+        summary = stats.summarize(gen.samples, seconds)
+        figures = dict(failed_requests=sum(1 for s in gen.samples if stats.is_error(s)),
+                       longest_success_gap_s=stats.longest_success_gap(gen.samples, 0, seconds),
+                       failures_by_endpoint=stats.failures(gen.samples),
+                       peer_down_spells=_down_spells(watch))
+        results['quirks'] = dict(figures=figures, summary=summary, generator=gen.generator,
+                                 bars=error_bars(summary), plots=[ctx.path('quirks.png')])
+        node = ctx.stack.node('app', 1)
+        lost = _operator(ctx, 'quirks-node-lost', node_lost_s, lambda: ctx.stack.remove_node(node),
+                         lost=node['hostname'])
+        lost['bars'] = error_bars(lost['summary'])
+        results['quirks-node-lost'] = lost
+    finally:
+        ctx.log('  quirks off: site.yml (the inventory app)')
+        code, took, text = ctx.stack.site_yml(log=ctx.path('quirks.site-off.log'))
+        if code != 0:
+            ctx.log('site.yml (quirks off) failed: %s' % text[-1500:])
+    return results
+
+
+def _down_spells(watch):
+    """How many times a peer went from up to down on the LB's page."""
+    count, last = 0, {}
+    for _, peers in watch.rows if watch else []:
+        for host, up in (peers or {}).items():
+            if last.get(host) and not up:
+                count += 1
+            last[host] = up
+    return count
+
+
+# --- 3. cache ----------------------------------------------------------------------------------------------------
+
+def cache(ctx, seconds=180, rate=10):
+    seconds = ctx.seconds(seconds)
+    gen, _ = run_load(ctx, 'cache', [(seconds, rate)], mix=(('GET /long_dummy', 1),), list_lane=False, health=False)
+    ages = [s.age for s in gen.samples if s.age is not None]
+    summary = stats.summarize(gen.samples, seconds)
+    row = summary.get('GET /long_dummy', {})
+    figures = {'max age s': round(max(ages), 2) if ages else None, 'p75 ms': row.get('p75_ms'),
+               'p99 ms': row.get('p99_ms'), 'answers with a marker': len(ages)}
+    return dict(figures=figures, summary=summary, generator=gen.generator, plots=[ctx.path('cache.png')],
+                bars=[report.bar('GET /long_dummy p75', row.get('p75_ms'), 1000, '<', 'ms'),
+                      report.bar('GET /long_dummy max age over %.0f s' % seconds, figures['max age s'], 60, '<=', 's')])
+
+
+# --- 4. start-up ---------------------------------------------------------------------------------------------------
+
+def startup(ctx):
+    """The SHS image started on loopback twice: its startup request refused (as the REJECT rule makes it) vs.
+    hanging (a local listener that never answers, as 8.8.8.8 without the rule); seconds to the first pong."""
+    image = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'images.py'), 'tag', 'shs'], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    hold = socket.socket()
+    hold.bind(('127.0.0.1', 0))
+    hold.listen(16)  # accepts (the kernel does) and never answers
+    refused = socket.socket()
+    refused.bind(('127.0.0.1', 0))  # bound, never listening: connection refused
+    figures = {}
+    try:
+        for case, port in (('rejected', refused.getsockname()[1]), ('hanging', hold.getsockname()[1])):
+            figures['%s: start to first pong s' % case] = _first_pong(image, 'http://127.0.0.1:%d/runtime_version'
+                                                                      % port)
+    finally:
+        hold.close()
+        refused.close()
+    return dict(figures=figures, bars=[])
+
+
+def _first_pong(image, startup_url, limit=90):
+    with tempfile.TemporaryDirectory() as work:
+        port = _free_port()
+        email = 'bench@example.com'
+        import hashlib
+        logs = os.path.join(work, 'logs', hashlib.sha1(email.encode()).hexdigest()[:10])
+        os.makedirs(logs)
+        os.makedirs(os.path.join(work, 'bingo'))
+        with open(os.path.join(work, 'bingo', 'config.yaml'), 'w') as handle:
+            handle.write('student_email: %s\npostgres_cluster:\n  hosts: [{address: 127.0.0.1, port: 1}]\n'
+                         '  user: x\n  password: x\n  db_name: x\n  ssl_mode: disable\n' % email)
+        for root, dirs, _ in os.walk(work):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o777)
+        name = 'shs-bench-startup-%d' % port
+        env = ['-e', 'SHS_HTTP_HOST=127.0.0.1', '-e', 'SHS_HTTP_PORT=%d' % port, '-e', 'SHS_STARTUP_URL=' + startup_url]
+        started = time.monotonic()
+        subprocess.run(['docker', 'run', '-d', '--name', name, '--network', 'host', *env,
+                        '-v', '%s/bingo:/opt/bingo:ro' % work, '-v', '%s/logs:/opt/bongo/logs' % work, image],
+                       check=True, capture_output=True)
+        try:
+            while time.monotonic() - started < limit:
+                try:
+                    with socket.create_connection(('127.0.0.1', port), timeout=1) as conn:
+                        conn.sendall(b'GET /ping HTTP/1.0\r\n\r\n')
+                        if b'pong' in conn.recv(4096):
+                            return round(time.monotonic() - started, 2)
+                except OSError:
+                    pass
+                time.sleep(0.1)
+            return None
+        finally:
+            subprocess.run(['docker', 'rm', '-f', name], capture_output=True)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+# --- 5. ratios, side by side -------------------------------------------------------------------------------------
+
+ID_MIX = (('GET /api/movie/{id}', 1), ('GET /api/customer/{id}', 1), ('GET /api/session/{id}', 1),
+          ('POST /operation', 1))
+
+
+def ratios(ctx, seconds=30, rate=30, saturate_s=10, concurrency=16):
+    """LB vs. direct-to-app and the entry point vs. the LB node direct, at the same rate at the same time; cached
+    /long_dummy vs. a small page the LB serves itself (stub_status: the ceiling), closed loop."""
+    app, lb = ctx.stack.node('app', 0), ctx.stack.node('lb', 0)
+    scheme = ctx.stack.url.split(':', 1)[0]
+    targets = {'entry point': ctx.stack.url, 'LB node direct': '%s://%s' % (scheme, lb['ip']),
+               'app node direct': 'http://%s' % app['ip']}
+
+    async def side_by_side():
+        gens = {name: LoadGenerator(url, [(seconds, rate)], ctx.ids, mix=ID_MIX, list_lane=False, seed=ctx.seed)
+                for name, url in targets.items()}
+        await asyncio.gather(*(g.run() for g in gens.values()))
+        return gens
+    gens = asyncio.run(side_by_side())
+    p = {}
+    figures = {}
+    for name, gen in gens.items():
+        ok = [s.latency * 1000 for s in gen.samples if not stats.is_error(s)]
+        p[name] = (stats.percentile(ok, 50), stats.percentile(ok, 90))
+        figures['%s p50/p90 ms' % name] = '%.1f / %.1f' % p[name] if ok else 'n/a'
+        figures['%s errors' % name] = sum(1 for s in gen.samples if stats.is_error(s))
+    if all(p[n][0] for n in p):
+        figures['LB / direct-to-app p50'] = round(p['LB node direct'][0] / p['app node direct'][0], 2)
+        figures['entry point / LB node p50'] = round(p['entry point'][0] / p['LB node direct'][0], 2)
+    cached = asyncio.run(saturate(ctx.stack.url + '/long_dummy', saturate_s, concurrency))
+    static = asyncio.run(saturate(ctx.stack.url + '/nginx-status', saturate_s, concurrency))
+    figures.update({'cached /long_dummy RPS (closed loop, %d conns)' % concurrency: cached,
+                    'LB stub_status RPS (the ceiling)': static,
+                    'cached / ceiling': round(cached / static, 2) if static else None})
+    return dict(figures=figures, bars=[])
+
+
+async def saturate(url, seconds, concurrency):
+    """Answers per second with `concurrency` requests always in flight (closed loop)."""
+    done = 0
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(ssl=False, limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as client:
+        async def worker():
+            nonlocal done
+            while time.monotonic() < deadline:
+                try:
+                    async with client.get(url) as response:
+                        await response.read()
+                        if response.status == 200:
+                            done += 1
+                except aiohttp.ClientError:
+                    pass
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return round(done / (time.monotonic() - started), 1)
+
+
+# --- 7. automation -------------------------------------------------------------------------------------------------
+
+def automation(ctx):
+    """Wall time of a no-op site.yml re-run and its API calls by method (localcloud's call log: localcloud is
+    restarted with --call-log for it, then again without, as `make up` runs it)."""
+    from collections import Counter
+    stop = ['playbooks/localcloud.yml', '-e', 'localcloud_state=absent']
+    ctx.stack.playbook(*stop)
+    try:
+        code, took, text = ctx.stack.site_yml('-e', 'localcloud_call_log=true', log=ctx.path('automation.1.log'))
+        if code != 0:
+            raise RuntimeError('site.yml failed: %s' % text[-1500:])
+        ctx.stack.admin('DELETE', '/calls')
+        code, took, text = ctx.stack.site_yml('-e', 'localcloud_call_log=true', log=ctx.path('automation.2.log'))
+        calls = ctx.stack.admin('GET', '/calls')['calls']
+    finally:
+        ctx.stack.playbook(*stop)
+        ctx.stack.playbook('playbooks/localcloud.yml')
+    changed = stats_recap(text)
+    per_method = Counter(call['method'].rsplit('.', 1)[-1] for call in calls)
+    figures = {'no-op site.yml wall s': round(took, 1), 'API calls': len(calls), 'changed': changed,
+               'calls by method': dict(sorted(per_method.items()))}
+    return dict(figures=figures, bars=[report.bar('no-op site.yml changed', changed, 0, '==')])
+
+
+def stats_recap(output):
+    import re
+    match = re.search(r'localhost\s+: ok=\d+\s+changed=(\d+)', output)
+    return int(match.group(1)) if match else None
+
+
+SCENARIOS = {
+    'load': load, 'app-kill': app_kill, 'app-node-kill': app_node_kill, 'pg-restart': pg_restart,
+    'lb-node-kill': lb_node_kill, 'app-rollout': app_rollout, 'lb-rollout': lb_rollout, 'quirks': quirks,
+    'cache': cache, 'startup': startup, 'ratios': ratios, 'automation': automation,
+}

@@ -1,0 +1,101 @@
+"""Figures from request records: percentiles, per-endpoint summaries, per-second timelines, gaps.
+
+A record is a `Sample` (bench/loadgen.py): when it was due, what it asked, the status, the latency. Pure functions,
+no I/O, so the unit tests check the math on hand-made samples.
+"""
+
+import math
+from collections import Counter, defaultdict
+
+
+def percentile(values, q):
+    """The q-th percentile (0..100) by linear interpolation between closest ranks (numpy's default); None if empty."""
+    if not 0 <= q <= 100:
+        raise ValueError('percentile q must be within 0..100, got %r' % (q,))
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    if low == high:
+        return ordered[low]
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def is_error(sample):
+    """A failed request as the user sees it: no answer (status 0), or a 4xx/5xx."""
+    return sample.status == 0 or sample.status >= 400
+
+
+def window(samples, start=None, end=None):
+    """The samples due within [start, end) (seconds since the run's start)."""
+    return [s for s in samples if (start is None or s.due >= start) and (end is None or s.due < end)]
+
+
+def summarize(samples, duration):
+    """Per endpoint: count, RPS (over duration s), p50/p75/p90/p99 (ms, successful requests), errors, statuses."""
+    by_endpoint = defaultdict(list)
+    for sample in samples:
+        by_endpoint[sample.endpoint].append(sample)
+    summary = {}
+    for endpoint, group in sorted(by_endpoint.items()):
+        ok = [s.latency * 1000.0 for s in group if not is_error(s)]
+        errors = sum(1 for s in group if is_error(s))
+        summary[endpoint] = dict(
+            count=len(group), rps=round(len(group) / duration, 2) if duration > 0 else None,
+            p50_ms=_round(percentile(ok, 50)), p75_ms=_round(percentile(ok, 75)),
+            p90_ms=_round(percentile(ok, 90)), p99_ms=_round(percentile(ok, 99)),
+            max_ms=_round(max(ok) if ok else None),
+            errors=errors, error_pct=round(100.0 * errors / len(group), 3),
+            statuses={str(k): v for k, v in sorted(Counter(s.status for s in group).items())})
+    return summary
+
+
+def failures(samples):
+    """{endpoint: {status or error text: count}} of the failed requests (status 0 shows its error text)."""
+    found = defaultdict(Counter)
+    for sample in samples:
+        if is_error(sample):
+            found[sample.endpoint][str(sample.status) if sample.status else (sample.error or 'no answer')] += 1
+    return {endpoint: dict(counter) for endpoint, counter in sorted(found.items())}
+
+
+def longest_success_gap(samples, start=None, end=None):
+    """The longest time (s) without a successful answer finishing, within [start, end) of the answers' end times.
+
+    The window's edges count as answers: a run whose last answers all failed shows that as a gap.
+    """
+    done = sorted(s.due + s.latency for s in samples if not is_error(s))
+    if start is not None:
+        done = [t for t in done if t >= start]
+        done.insert(0, start)
+    if end is not None:
+        done = [t for t in done if t < end]
+        done.append(end)
+    if len(done) < 2:
+        return None
+    return round(max(b - a for a, b in zip(done, done[1:])), 3)
+
+
+def timeline(samples, seconds, step=1.0):
+    """Per step (by due time): offered, ok, errors, p50/p90/p99 (ms) of the successful ones; for the plots."""
+    bins = [dict(t=round(i * step, 3), offered=0, ok=0, errors=0, latencies=[]) for i in range(int(seconds / step) + 1)]
+    for sample in samples:
+        index = int(sample.due / step)
+        if 0 <= index < len(bins):
+            row = bins[index]
+            row['offered'] += 1
+            if is_error(sample):
+                row['errors'] += 1
+            else:
+                row['ok'] += 1
+                row['latencies'].append(sample.latency * 1000.0)
+    for row in bins:
+        latencies = row.pop('latencies')
+        for q in (50, 90, 99):
+            row['p%d_ms' % q] = _round(percentile(latencies, q))
+    return bins
+
+
+def _round(value):
+    return None if value is None else round(value, 2)

@@ -1,0 +1,101 @@
+"""The bench's own tests: a tiny local target that answers like the stack (an aiohttp app on loopback, in a
+thread with its own event loop), and the repository root on sys.path so `import bench` finds bench/."""
+
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+
+import pytest
+from aiohttp import web
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+class Target:
+    """SHS-shaped answers with a settable delay per path; counts what it saw and the most requests in flight."""
+
+    def __init__(self, delay=None, cache_ttl=5.0):
+        self.delay = dict(delay or {})
+        self.cache_ttl = cache_ttl
+        self.seen, self.in_flight, self.max_in_flight = [], 0, 0
+        self.sessions, self.next_id = {}, 1000
+        self.cached_at = 0.0
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        self.ready.wait(10)
+
+    def _serve(self):
+        asyncio.set_event_loop(self.loop)
+        app = web.Application(middlewares=[self._count])
+        app.router.add_route('*', '/{tail:.*}', self._handle)
+        self.runner = web.AppRunner(app)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, '127.0.0.1', 0)
+        self.loop.run_until_complete(site.start())
+        self.url = 'http://127.0.0.1:%d' % site._server.sockets[0].getsockname()[1]
+        self.ready.set()
+        self.loop.run_forever()
+
+    @web.middleware
+    async def _count(self, request, handler):
+        self.seen.append((time.monotonic(), request.method, request.path))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay.get(request.path, 0.0))
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, request):
+        path, method = request.path, request.method
+        if path == '/hck_status':
+            return web.json_response({'up': 2, 'total': 2, 'peers': [{'host': 'shs-app-1.x', 'up': True},
+                                                                     {'host': 'shs-app-2.x', 'up': True}]})
+        if path in ('/api/movie', '/api/customer', '/api/session') and method == 'GET':
+            return web.json_response([{'id': i} for i in range(1, {'movie': 10, 'customer': 20}.get(
+                path.rsplit('/', 1)[1], 30) + 1)])
+        if path == '/long_dummy':  # a cache of cache_ttl s in front of it, as the LB's proxy_cache
+            if time.time() - self.cached_at > self.cache_ttl:
+                self.cached_at = time.time()
+            return web.json_response({'message': 'long dummy', 'generated_at_unix': self.cached_at})
+        if path == '/api/session' and method == 'POST':
+            self.next_id += 1
+            self.sessions[self.next_id] = await request.json()
+            return web.json_response(dict(self.sessions[self.next_id], id=self.next_id), status=201)
+        if path.startswith('/api/session/') and method == 'DELETE':
+            found = self.sessions.pop(int(path.rsplit('/', 1)[1]), None)
+            return web.json_response(found or {'error': 'not found'}, status=200 if found else 404)
+        if path == '/operation':
+            return web.json_response({'result': (await request.json())['operation'] ** 2})
+        return web.json_response({'status': 'ok', 'path': path})
+
+    def close(self):
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def target():
+    made = []
+
+    def start(**options):
+        made.append(Target(**options))
+        return made[-1]
+    yield start
+    for one in made:
+        one.close()
+
+
+@pytest.fixture
+def json_file():
+    def read(path):
+        with open(path) as handle:
+            return json.load(handle)
+    return read
