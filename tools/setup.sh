@@ -12,7 +12,8 @@ COLLECTIONS=$ROOT/.collections/ansible_collections
 RUN_DIR=$ROOT/.run
 # The `ansible` release whose wheel carries the collections below (matches ansible-core 2.19).
 ANSIBLE_BUNDLE=ansible==12.3.0
-BUNDLED_COLLECTIONS="community/docker community/library_inventory_filtering_v1 community/crypto ansible/posix"
+# awx/awx: playbooks/awx.yml (the AWX objects as code) and its tests; not a dependency of the collection.
+BUNDLED_COLLECTIONS="community/docker community/library_inventory_filtering_v1 community/crypto ansible/posix awx/awx"
 APT_PACKAGES="docker.io debootstrap iptables make git curl ca-certificates python3-venv wrk docker-registry"
 
 step() { printf '==> %s\n' "$*"; }
