@@ -9,7 +9,7 @@ MOLECULE_SCENARIOS ?= shs postgres watchdog openresty
 # Extra ansible-playbook arguments for up/down, e.g. make up ANSIBLE_ARGS='-e local_stack_db_scale=full'
 ANSIBLE_ARGS ?=
 
-.PHONY: help setup images up down stack-up stack-down test molecule test-images test-shs lint sanity build bench clean
+.PHONY: help setup images up down stack-up stack-down test molecule test-images test-shs lint sanity build bench clean ee up-ee
 
 help:
 	@echo "make up       deploy SHS with site.yml through localcloud (the local Yandex Cloud API): https://127.0.0.1:8443"
@@ -18,6 +18,8 @@ help:
 	@echo "make test     lint + sanity + every test (what CI runs)"
 	@echo "make lint     ansible-lint (production profile) + collection build"
 	@echo "make sanity   ansible-test sanity on the collection as it ships (issue counts per test)"
+	@echo "make ee       the AWX execution environment image filmopoisk/shs-ee (execution-environment.yml, ansible-builder)"
+	@echo "make up-ee    run site.yml inside the EE the way AWX runs a job, against its own localcloud (docs/awx.md)"
 	@echo "make bench    SHS reference service throughput (figures, not a test)"
 
 setup:
@@ -71,3 +73,8 @@ bench: images
 
 clean: down stack-down
 	rm -rf .run/dist .pytest_cache
+
+# The AWX execution environment: the collection tarball + ansible-builder's context, built on the Debian base
+# (ee/build.py; rebuilt only when an input changed).
+ee: images
+	$(VENV)/bin/python ee/build.py build
