@@ -79,6 +79,9 @@ def test_rendering_is_deterministic(tmp_path, role, fact, good):
     ('shs', SHS_VARS, {'shs_student_email': 'not-an-email'}, 'shs_student_email'),
     ('shs', SHS_VARS, {'shs_db_ssl_mode': 'sometimes'}, 'shs_db_ssl_mode'),
     ('shs', SHS_VARS, {'shs_blocked_startup_address': '8.8.8.800'}, 'shs_blocked_startup_address'),
+    ('shs', SHS_VARS, {'shs_health_path': 'ping'}, 'shs_health_path'),
+    ('postgres', PG_VARS, {'postgres_port': 0}, 'postgres_port'),
+    ('postgres', PG_VARS, {'postgres_allowed_cidrs': ['10.0.0.1']}, 'postgres_allowed_cidrs'),
     ('postgres', PG_VARS, {'postgres_allowed_cidrs': ['10.0.0.0/33']}, 'postgres_allowed_cidrs'),
     ('postgres', PG_VARS, {'postgres_memory_mb': 100}, 'postgres_memory_mb'),
     ('postgres', PG_VARS, {'postgres_password': ''}, 'postgres_password'),
@@ -104,3 +107,13 @@ def test_shs_prepare_job_runs_next_to_postgres(tmp_path):
     # The job reaches the server through the shared namespace, whatever shs_db_hosts says.
     assert config['postgres_cluster']['hosts'] == [{'address': '127.0.0.1', 'port': 5432}]
     assert config['postgres_cluster']['password'] == 'Pa55-word'
+
+
+def test_roles_say_what_their_group_needs(tmp_path):
+    """shs_group / postgres_group next to the payloads: health check, ports, disks (tasks/instance_group.yml)."""
+    _, app = render_role(tmp_path, 'shs', 'shs_group', dict(SHS_VARS, shs_port=8081, shs_health_path='/healthz'))
+    assert app == {'ports': [8081], 'health_check': {'http_options': {'port': 8081, 'path': '/healthz'}}}
+    (tmp_path / 'pg').mkdir()
+    _, db = render_role(tmp_path / 'pg', 'postgres', 'postgres_group', dict(PG_VARS, postgres_port=6432))
+    assert db == {'ports': [6432], 'health_check': {'tcp_options': {'port': 6432}},
+                  'disks': [{'device_name': 'pgdata'}], 'deploy_policy': {'max_expansion': 0}}

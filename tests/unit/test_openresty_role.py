@@ -135,8 +135,18 @@ def test_rendering_is_deterministic(tmp_path):
     ({'openresty_http3': True}, 'openresty_http3'),
     ({'openresty_tls_certificate': '-----BEGIN CERTIFICATE-----\n'}, 'openresty_tls_private_key'),
     ({'openresty_resolvers': ['dns.example']}, 'openresty_resolvers'),
+    ({'openresty_resolvers': ['256.0.0.1']}, 'openresty_resolvers'),
+    ({'openresty_upstream_port': 0}, 'openresty_upstream_port'),
+    ({'openresty_tls_selfsigned_names': ['bad_name']}, 'openresty_tls_selfsigned_names'),
 ])
 def test_bad_vars_fail_naming_the_variable(tmp_path, bad, named):
     result, value = render_role(tmp_path, 'openresty', 'openresty_payload', dict(good(tmp_path), **bad), check=False)
     assert result.returncode != 0 and value is None
     assert named in result.stdout + result.stderr
+
+
+def test_the_role_says_what_its_group_needs(tmp_path):
+    """openresty_group next to openresty_payload: the VM ports and the health check on the status page."""
+    _, group = render_role(tmp_path, 'openresty', 'openresty_group', good(
+        tmp_path, openresty_http_port=8000, openresty_https_port=8443, openresty_status_path='/lb-status'))
+    assert group == {'ports': [8000, 8443], 'health_check': {'http_options': {'port': 8000, 'path': '/lb-status'}}}
