@@ -33,7 +33,7 @@ def markdown(results, machine):
     for name, result in results.items():
         for b in result.get('bars', []):
             by = ''
-            if not b['met'] and b['value'] is not None and isinstance(b['value'], (int, float)) and b['limit']:
+            if not b['met'] and b['op'] != '==' and isinstance(b['value'], (int, float)) and b['limit']:
                 by = ' (by %s)' % _show(b['value'] - b['limit'], b['unit'])
             lines.append('| %s | %s | %s | %s %s | %s%s |' % (
                 name, b['name'], _show(b['value'], b['unit']), b['op'], _show(b['limit'], b['unit']),

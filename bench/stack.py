@@ -80,7 +80,7 @@ class Stack:
 
     def remove_node(self, node):
         """The VM is gone: the node container and its compose project's containers, removed at once."""
-        project = docker('ps', '-aq', '--filter', '%s=coi-%s' % (PROJECT_LABEL, node['name'])).stdout.split()
+        project = docker('ps', '-aq', '--filter', 'label=%s=coi-%s' % (PROJECT_LABEL, node['name'])).stdout.split()
         docker('rm', '-f', node['name'], *project)
 
     def down_time(self, container):

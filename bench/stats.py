@@ -79,7 +79,8 @@ def longest_success_gap(samples, start=None, end=None):
 
 def timeline(samples, seconds, step=1.0):
     """Per step (by due time): offered, ok, errors, p50/p90/p99 (ms) of the successful ones; for the plots."""
-    bins = [dict(t=round(i * step, 3), offered=0, ok=0, errors=0, latencies=[]) for i in range(int(seconds / step) + 1)]
+    count = max(1, math.ceil(seconds / step - 1e-9))  # no empty bin after the last due time
+    bins = [dict(t=round(i * step, 3), offered=0, ok=0, errors=0, latencies=[]) for i in range(count)]
     for sample in samples:
         index = int(sample.due / step)
         if 0 <= index < len(bins):

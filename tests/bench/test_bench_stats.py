@@ -46,7 +46,7 @@ def test_longest_success_gap_counts_the_window_edges():
 
 def test_timeline_bins_by_due_time():
     samples = [sample(0.1, latency=0.01), sample(0.5, status=500), sample(1.2, latency=0.03)]
-    rows = stats.timeline(samples, seconds=2)
+    rows = stats.timeline(samples, seconds=3)
     assert [(r['t'], r['offered'], r['ok'], r['errors']) for r in rows] == [(0, 2, 1, 1), (1, 1, 1, 0), (2, 0, 0, 0)]
     assert rows[1]['p50_ms'] == 30.0 and rows[2]['p90_ms'] is None
 
