@@ -4,6 +4,10 @@
     tools/module_docs.py            (re)write docs/modules/*.md and docs/modules/index.md
     tools/module_docs.py --check    exit 1 if a page is missing, stale or left over (nothing is written)
     tools/module_docs.py --out DIR  write elsewhere
+    tools/module_docs.py --rev HEAD render the plugins as committed in HEAD (any git revision), not as the work tree
+                                    has them: a `git archive` copy in a temporary directory, the work tree untouched
+
+--rev is for a tree where others have uncommitted plugin changes: the pages then match the commit they go with.
 
 Nothing here is hand-written: every page is `ansible-doc --json` output (DOCUMENTATION with its doc fragments merged,
 EXAMPLES, RETURN; roles: meta/argument_specs.yml) rendered as Markdown. ansible-doc runs with the repository's
@@ -16,12 +20,16 @@ an action plugin runs the module of its name on the controller, and that module'
 """
 
 import argparse
+import contextlib
 import difflib
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMESPACE, NAME = 'filmopoisk', 'shs'
@@ -390,34 +398,55 @@ def action_plugins(root=ROOT):
     return sorted(f[:-3] for f in os.listdir(path) if f.endswith('.py') and not f.startswith('_'))
 
 
-def ansible_doc(*args):
-    """Run ansible-doc as `make sanity` and the playbooks do: the repository's ansible.cfg (collections_path)."""
+def ansible_doc(*args, root=ROOT):
+    """Run ansible-doc as `make sanity` and the playbooks do: the tree's ansible.cfg (collections_path)."""
     exe = os.path.join(os.path.dirname(sys.executable), 'ansible-doc')
     if not os.path.exists(exe):
         exe = 'ansible-doc'
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(root, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_DEPRECATION_WARNINGS='0')
     env.pop('ANSIBLE_COLLECTIONS_PATH', None)
     env.pop('ANSIBLE_COLLECTIONS_PATHS', None)
-    proc = subprocess.run([exe, *args], cwd=ROOT, env=env, text=True, capture_output=True)
+    proc = subprocess.run([exe, *args], cwd=root, env=env, text=True, capture_output=True)
     if proc.returncode:
         raise SystemExit(f'ansible-doc {" ".join(args)} failed (rc={proc.returncode}); is the collection in '
                          f'.collections (make setup)?\n{proc.stderr.strip()}')
     return json.loads(proc.stdout or '{}')
 
 
-def collect():
+@contextlib.contextmanager
+def committed_tree(rev):
+    """A temporary copy of the repository at `rev` (git archive), set up as ansible.cfg expects: .collections with
+    filmopoisk/shs linked to the copy and the other collections linked from this checkout's .collections."""
+    archive = subprocess.run(['git', '-C', ROOT, 'archive', '--format=tar', rev], capture_output=True)
+    if archive.returncode:
+        raise SystemExit(f'git archive {rev} failed: {archive.stderr.decode().strip()}')
+    with tempfile.TemporaryDirectory(prefix='module_docs-') as tmp:
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter='data')
+        ours = os.path.join(tmp, '.collections', 'ansible_collections')
+        os.makedirs(os.path.join(ours, NAMESPACE))
+        os.symlink(os.path.join('..', '..', '..'), os.path.join(ours, NAMESPACE, NAME))
+        theirs = os.path.join(ROOT, '.collections', 'ansible_collections')
+        for namespace in sorted(os.listdir(theirs)) if os.path.isdir(theirs) else []:
+            if namespace != NAMESPACE:
+                os.symlink(os.path.join(theirs, namespace), os.path.join(ours, namespace))
+        yield tmp
+
+
+def collect(root=ROOT):
     """{type: {name: ansible-doc entry}} of every plugin in plugins/ and every role with argument specs."""
-    files = plugin_files()
+    files = plugin_files(root)
     docs = {}
     for plugin_type, stems in files.items():
         if plugin_type in MULTI_NAME_DIRS:
-            names = [fqcn.split('.')[-1] for fqcn in ansible_doc('-t', plugin_type, '-l', COLLECTION, '--json')]
+            names = [fqcn.split('.')[-1]
+                     for fqcn in ansible_doc('-t', plugin_type, '-l', COLLECTION, '--json', root=root)]
         else:
             names = stems
         if not names:
             continue
-        result = ansible_doc('--json', '-t', plugin_type, *[f'{COLLECTION}.{n}' for n in names])
+        result = ansible_doc('--json', '-t', plugin_type, *[f'{COLLECTION}.{n}' for n in names], root=root)
         missing = [n for n in names if f'{COLLECTION}.{n}' not in result]
         if missing:
             raise SystemExit(f'ansible-doc gave no documentation for {plugin_type} {", ".join(missing)}')
@@ -448,10 +477,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', default=OUT, help='directory of the pages (default: docs/modules)')
     parser.add_argument('--check', action='store_true', help='only report missing, stale or left-over pages')
+    parser.add_argument('--rev', help='render the plugins of this git revision (e.g. HEAD), not of the work tree')
     args = parser.parse_args(argv)
 
-    actions = action_plugins()
-    docs = collect()
+    if args.rev:
+        with committed_tree(args.rev) as tree:
+            actions, docs = action_plugins(tree), collect(tree)
+    else:
+        actions, docs = action_plugins(), collect()
     orphans = [a for a in actions if a not in docs.get('module', {})]
     if orphans:
         raise SystemExit(f'action plugins without a module of the same name (no docs to show): {", ".join(orphans)}')
@@ -473,7 +506,8 @@ def main(argv=None):
                 problems.append(f'stale: {fname}\n' + '\n'.join(list(diff)[:20]))
         problems += [f'left over (no such plugin): {f}' for f in sorted(existing - set(pages))]
         if problems:
-            print('\n'.join(problems) + '\nrun tools/module_docs.py to regenerate docs/modules', file=sys.stderr)
+            print('\n'.join(problems) + '\nrun tools/module_docs.py to regenerate docs/modules (with --rev HEAD while '
+                  'the work tree has uncommitted plugin changes)', file=sys.stderr)
             return 1
         print(f'{len(pages)} pages up to date in {os.path.relpath(args.out, ROOT)}')
         return 0
