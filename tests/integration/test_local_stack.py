@@ -20,6 +20,14 @@ def run_playbook(*args):
     return result.stdout, int(recap.group(2))
 
 
+def test_the_playbook_has_no_templates_or_tools_of_its_own():
+    """It renders through the roles: no copy of the app's config template, nothing reached in tools/."""
+    with open(PLAYBOOK) as handle:
+        text = handle.read()
+    assert 'tools/' not in text and 'filmopoisk.shs.shs' in text
+    assert not os.path.exists(os.path.join(REPO_ROOT, 'playbooks', 'templates', 'local_stack', 'config.yaml.j2'))
+
+
 def test_up_is_idempotent_serves_and_down_removes_everything(tmp_path):
     project = 'fp-test-stack-%d' % os.getpid()
     ports = [free_port(), free_port()]
@@ -34,6 +42,12 @@ def test_up_is_idempotent_serves_and_down_removes_everything(tmp_path):
             assert session['id'] == 1 and {'start_time', 'customer_id', 'movie_id'} <= set(session)
         password = (tmp_path / 'stack' / 'secrets' / 'postgres_password').read_text().strip()
         assert len(password) == 32 and password not in output
+        # The stack runs what the roles render: config.yaml is the shs role's, the images the roles' defaults.
+        config = (tmp_path / 'stack' / 'shs-1' / 'opt' / 'bingo' / 'config.yaml').read_text()
+        assert config.startswith('# Managed by filmopoisk.shs.shs\n') and password in config
+        images = {c: docker('inspect', '-f', '{{.Config.Image}}', '%s-%s-1' % (project, c)).stdout.strip()
+                  for c in ('postgres', 'shs-1')}
+        assert images == {'postgres': 'filmopoisk/postgres:latest', 'shs-1': 'filmopoisk/shs:latest'}
 
         output, changed = run_playbook(*extra)
         assert changed == 0, output[-3000:]
