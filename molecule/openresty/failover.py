@@ -9,7 +9,12 @@ curl). Its `last_change` (the LB's clock) timestamps the down/up transitions.
 Twice: under the loop (where the LB's passive ejection usually acts first), then with no traffic (only
 the active health check can eject). Modes: `container` kills the peer's app container (docker kill:
 SIGKILL, and Docker's restart policy stands down) and starts it again; `node` kills the whole peer node
-and starts it again (a VM crash).
+and starts it again (a VM crash); `blackhole` makes the peer node vanish from the network while it keeps
+running: its netns drops every packet in and out (iptables in the node), so connects to it time out and
+the connections the LB keeps alive to it get no FIN or RST; then the rules are removed.
+
+Times: `eject_s` from the fault in effect (the command that makes it has returned) to the LB's
+`last_change`, `eject_from_start_s` from before that command; the bounds are tests/health_bounds.py's.
 
 Prints one JSON object. Usage: failover.py LB_NODE PEER_NODE NETWORK MODE
 """
@@ -107,21 +112,30 @@ def fail_peer(lb_node, peer_node, network, mode, lb=None):
     load = Load(lb) if lb else None
     if load:
         load.thread.start()
-        time.sleep(BEFORE_KILL)
+        time.sleep(BEFORE_KILL)  # paces the load: requests on both peers first
     killed_at = time.time()
-    docker('kill', victim)
+    if mode == 'blackhole':
+        docker('exec', victim, 'sh', '-c', 'iptables -I INPUT 1 -j DROP && iptables -I OUTPUT 1 -j DROP')
+    else:
+        docker('kill', victim)
+    gone_at = time.time()
     down = wait_for('the peer marked down', lambda: (lambda p: not p['up'] and p)(peer(lb_node, peer_node)))
-    time.sleep(DOWN_FOR)
+    time.sleep(DOWN_FOR)  # the peer stays out this long (under load: requests go on meanwhile)
 
     started_at = time.time()
-    docker('start', victim)
+    if mode == 'blackhole':
+        docker('exec', victim, 'sh', '-c', 'iptables -D INPUT -j DROP && iptables -D OUTPUT -j DROP')
+    else:
+        docker('start', victim)
     # When the peer itself serves again (seen from here, on its possibly new address): readmission is
     # counted from then, the rest is its boot.
     serving_at = wait_for('the peer answering /ping', lambda: (lambda a: a and _pong(a) and time.time())(
         address(peer_node, network)), interval=0.05)
     up = wait_for('the peer marked up', lambda: (lambda p: p['up'] and p)(peer(lb_node, peer_node)))
     figures = {
-        'eject_s': round(down['last_change'] - killed_at, 2),
+        'eject_s': round(down['last_change'] - gone_at, 2),
+        'eject_from_start_s': round(down['last_change'] - killed_at, 2),
+        'last_result_down': down['last_result'],
         'passive_ejections': down['passive_ejections'] - before['passive_ejections'],
         'readmit_s': round(up['last_change'] - serving_at, 2),
         'start_to_up_s': round(up['last_change'] - started_at, 2),
@@ -129,7 +143,7 @@ def fail_peer(lb_node, peer_node, network, mode, lb=None):
         'address_after': up['address'],
     }
     if load:
-        time.sleep(AFTER_UP)
+        time.sleep(AFTER_UP)  # paces the load: requests on both peers again
         load.stop.set()
         load.thread.join()
         results = sorted(load.results)
