@@ -37,6 +37,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CREDENTIAL_TYPES = os.path.join(ROOT, 'playbooks', 'awx', 'vars', 'credential_types.yml')
 INVENTORY_SOURCE = 'inventory/awx/shs.yc_compute.yml'
 DEFAULT_IMAGE = 'filmopoisk/shs-ee:latest'
+# docker, without the job's DOCKER_* variables (ee/launcher/docker says why)
+LAUNCHER = os.path.join(ROOT, 'ee', 'launcher', 'docker')
 CONTAINER_ROOT = '/runner'
 # What awx/main/tasks/jobs.py (RunJob.build_env and BaseTask.build_env) sets for every playbook job.
 AWX_JOB_ENV = {
@@ -159,6 +161,9 @@ def collections_paths():
 
 def runner_kwargs(private_data_dir, image, env, network_host=True):
     import ansible_runner  # noqa: F401  (the venv's; the EE has its own for the events)
+    launcher_dir = os.path.dirname(LAUNCHER)
+    if os.environ.get('PATH', '').split(os.pathsep)[0] != launcher_dir:
+        os.environ['PATH'] = launcher_dir + os.pathsep + os.environ.get('PATH', '')  # this process only
     return dict(private_data_dir=private_data_dir, process_isolation=True, process_isolation_executable='docker',
                 container_image=image, container_options=(['--network=host'] if network_host else []),
                 envvars=dict(AWX_JOB_ENV, ANSIBLE_COLLECTIONS_PATHS=collections_paths(), **env), quiet=True,
