@@ -5,6 +5,7 @@ import re
 import subprocess
 
 import pytest
+import yaml
 
 from support import render_role
 
@@ -61,7 +62,7 @@ def test_nginx_conf_contents(tmp_path):
                  'fall = 3,', 'rise = 2,', 'valid_statuses = { 200 },', 'concurrency = 10,'):
         assert line in conf, line
     # Every setting of the checker is passed (its schema has no defaults: those are the role's).
-    init = conf.split('healthcheck.new({', 1)[1].split('}))', 1)[0]
+    init = conf.split('healthcheck.new({', 1)[1].split('}, limits))', 1)[0]
     schema = (LUA_DIR / 'healthcheck.lua').read_text().split('M.SCHEMA = {', 1)[1].split('\nlocal ', 1)[0]
     top_level = set(re.findall(r'^        (\w+) = ', schema, re.M))
     assert top_level == set(re.findall(r'^            (\w+) = ', init, re.M)) and len(top_level) == 13
@@ -150,3 +151,26 @@ def test_the_role_says_what_its_group_needs(tmp_path):
     _, group = render_role(tmp_path, 'openresty', 'openresty_group', good(
         tmp_path, openresty_http_port=8000, openresty_https_port=8443, openresty_status_path='/lb-status'))
     assert group == {'ports': [8000, 8443], 'health_check': {'http_options': {'port': 8000, 'path': '/lb-status'}}}
+
+
+def test_the_checker_limits_are_written_once_in_the_role(tmp_path):
+    """vars/main.yml holds the health checker's limits; nginx.conf hands that table to the Lua library, whose
+    schema has types only (no numbers of its own), and the role checks its variables against the same table."""
+    limits = yaml.safe_load((LUA_DIR.parents[2] / 'vars' / 'main.yml').read_text())['openresty__limits']
+    _, payload = render_role(tmp_path, 'openresty', 'openresty_payload', good(tmp_path))
+    conf = files(payload)['/etc/filmopoisk/openresty/nginx.conf']['content']
+    block = conf.split('local limits = {\n', 1)[1].split('\n        }\n', 1)[0]
+    rendered = {name: {'min': int(low), 'max': int(high)}
+                for name, low, high in re.findall(r'^            (\w+) = \{ min = (\d+), max = (\d+) \},$', block, re.M)}
+    assert rendered == limits and len(block.splitlines()) == len(limits)
+    assert '}, limits))' in conf
+    lua = (LUA_DIR / 'healthcheck.lua').read_text() + (LUA_DIR / 'settings.lua').read_text()
+    assert not re.search(r'\bint\(\s*\d', lua) and not re.search(r'\b(min|max)\s*=\s*\d', lua)
+    # The role's own check uses the table: the limit passes, one past it fails naming the variable.
+    top = limits['fall']['max']
+    (tmp_path / 'ok').mkdir()
+    render_role(tmp_path / 'ok', 'openresty', 'openresty_payload', good(tmp_path, openresty_healthcheck_fall=top))
+    (tmp_path / 'bad').mkdir()
+    result, _ = render_role(tmp_path / 'bad', 'openresty', 'openresty_payload',
+                            good(tmp_path, openresty_healthcheck_fall=top + 1), check=False)
+    assert result.returncode != 0 and 'openresty_healthcheck_fall must be 1-%d' % top in result.stdout + result.stderr

@@ -3,11 +3,12 @@
 -- ngx_lua + lua-resty-core only (no lua-resty-upstream-healthcheck, lua-upstream-nginx-module or
 -- lua-resty-dns: Debian does not package them).
 --
---   init_by_lua_block         assert(require("filmopoisk.healthcheck").new({ name = "shs", ... }))
+--   init_by_lua_block         assert(require("filmopoisk.healthcheck").new({ name = "shs", ... }, limits))
 --   init_worker_by_lua_block  require("filmopoisk.healthcheck").start_all()
 --   then filmopoisk.balancer, filmopoisk.status and filmopoisk.metrics find a checker by its name.
 --
--- new() checks the settings (SCHEMA) and returns nil, err on a bad one; nginx.conf asserts it in
+-- new() checks the settings (SCHEMA: types; the numeric limits nginx.conf passes, the role's table) and
+-- returns nil, err on a bad one; nginx.conf asserts it in
 -- init_by_lua, so nginx does not start and the error names the field (in init_worker it would only be
 -- logged, with workers serving and no checker).
 -- Checkers made there are inherited by every worker.
@@ -51,12 +52,13 @@ local function is_http_request(req)
     return nil, "must be a raw HTTP/1.x request ending in an empty line (printable ASCII)"
 end
 
-local function int(min, max)
-    return { type = "integer", min = min, max = max }
+-- An integer whose range is limits[name], the table nginx.conf passes (the role's vars/main.yml).
+local function int(name)
+    return { type = "integer", limit = name }
 end
 
--- Types and ranges only: no defaults (see filmopoisk.settings). The limits are the role's
--- (tasks/main.yml checks them first, naming the role variable); here they guard a hand-written nginx.conf.
+-- Types only: no defaults and no limits (see filmopoisk.settings). Both are the role's; tasks/main.yml checks
+-- the role variables against the same limits first, naming the variable.
 M.SCHEMA = {
     type = "record",
     fields = {
@@ -69,18 +71,18 @@ M.SCHEMA = {
                 fields = {
                     name = { type = "string", min_len = 1 },
                     host = { type = "string", pattern = "^[%w.-]+$", what = "a host name or an IPv4 address" },
-                    port = int(1, 65535),
+                    port = int("port"),
                 },
             },
         },
         http_req = { type = "string", check = is_http_request },
-        interval = int(100, 600000),   -- ms between rounds
-        timeout = int(10, 600000),     -- ms for each of resolve, connect, send, read; < interval
-        fall = int(1, 100),
-        rise = int(1, 100),
-        valid_statuses = { type = "array", min_len = 1, of = int(100, 599) },
-        concurrency = int(1, 1000),
-        passive_fall = int(0, 1000),   -- 0: no passive ejection
+        interval = int("interval"),    -- ms between rounds
+        timeout = int("timeout"),      -- ms for each of resolve, connect, send, read; < interval
+        fall = int("fall"),
+        rise = int("rise"),
+        valid_statuses = { type = "array", min_len = 1, of = int("status") },
+        concurrency = int("concurrency"),
+        passive_fall = int("passive_fall"),  -- 0: no passive ejection
         resolvers = {                  -- empty: the nameservers of resolv_conf
             type = "array",
             of = { type = "string", pattern = "^%d+%.%d+%.%d+%.%d+$", what = "an IPv4 address", check = is_ipv4 },
@@ -94,10 +96,11 @@ Checker.__index = Checker
 
 local by_name, in_order = {}, {}  -- every checker made by new(): one per upstream
 
--- A checker from its settings (every key of SCHEMA), or nil and "upstream NAME: field: problem".
-function M.new(opts)
+-- A checker from its settings (every key of SCHEMA) checked against `limits` (the role's table; nil: types
+-- only), or nil and "upstream NAME: field: problem".
+function M.new(opts, limits)
     local name = type(opts) == "table" and tostring(opts.name) or "?"
-    local conf, err = settings.check(M.SCHEMA, opts)
+    local conf, err = settings.check(M.SCHEMA, opts, limits)
     if not conf then
         return nil, "upstream " .. name .. ": " .. err
     end

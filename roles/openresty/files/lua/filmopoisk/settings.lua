@@ -3,10 +3,13 @@
 --
 -- The shape of Kong lua-resty-healthcheck's get_defaults()/fill_in_settings(), with two differences:
 -- a bad value is returned as nil, err (the caller decides to fail), not raised; and a schema holds no
--- default values. Every setting is required: the defaults live in one place, the role's
--- defaults/main.yml, and nginx.conf passes every setting, so a missing one is a bug to report.
+-- default values and no limits. Every setting is required: the defaults live in one place, the role's
+-- defaults/main.yml, and nginx.conf passes every setting, so a missing one is a bug to report. The numeric
+-- limits live in one place too, the role's vars/main.yml: nginx.conf passes that table as `limits`, and an
+-- integer entry names its limit (limit = "interval" checks limits.interval.min/max); without limits only the
+-- types are checked.
 --
--- Schema entries: { type = "integer", min = , max = }, { type = "string", min_len = , pattern = , what = },
+-- Schema entries: { type = "integer", limit = }, { type = "string", min_len = , pattern = , what = },
 -- { type = "array", of = <entry>, min_len = }, { type = "record", fields = { name = <entry>, ... } };
 -- any entry may add check = function(value) return true | nil, "problem" end.
 
@@ -21,25 +24,26 @@ local function show(value)
     return tostring(value)
 end
 
-local function range(spec)
-    if spec.min and spec.max then
-        return spec.min .. "-" .. spec.max
-    elseif spec.min then
-        return spec.min .. " or more"
+local function range(limit)
+    if limit.min and limit.max then
+        return limit.min .. "-" .. limit.max
+    elseif limit.min then
+        return limit.min .. " or more"
     end
-    return spec.max .. " or less"
+    return limit.max .. " or less"
 end
 
-local check  -- check(spec, value, path) -> checked value | nil, err
+local check  -- check(spec, value, path, limits) -> checked value | nil, err
 
 local KINDS = {}
 
-function KINDS.integer(spec, value, path)
+function KINDS.integer(spec, value, path, limits)
     if type(value) ~= "number" or value ~= floor(value) then
         return nil, path .. ": must be an integer, got " .. show(value)
     end
-    if (spec.min and value < spec.min) or (spec.max and value > spec.max) then
-        return nil, path .. ": must be " .. range(spec) .. ", got " .. show(value)
+    local limit = spec.limit and limits and limits[spec.limit]
+    if limit and ((limit.min and value < limit.min) or (limit.max and value > limit.max)) then
+        return nil, path .. ": must be " .. range(limit) .. ", got " .. show(value)
     end
     return value
 end
@@ -57,13 +61,13 @@ function KINDS.string(spec, value, path)
     return value
 end
 
-function KINDS.array(spec, value, path)
+function KINDS.array(spec, value, path, limits)
     if type(value) ~= "table" then
         return nil, path .. ": must be a list, got " .. show(value)
     end
     local out = {}
     for i, item in ipairs(value) do
-        local checked, err = check(spec.of, item, path .. "[" .. i .. "]")
+        local checked, err = check(spec.of, item, path .. "[" .. i .. "]", limits)
         if checked == nil then
             return nil, err
         end
@@ -80,7 +84,7 @@ function KINDS.array(spec, value, path)
     return out
 end
 
-function KINDS.record(spec, value, path)
+function KINDS.record(spec, value, path, limits)
     if type(value) ~= "table" then
         return nil, path .. ": must be a table, got " .. show(value)
     end
@@ -101,7 +105,7 @@ function KINDS.record(spec, value, path)
         if value[k] == nil then
             return nil, prefix .. k .. ": missing (nginx.conf passes every setting; the defaults are the role's)"
         end
-        local checked, err = check(field, value[k], prefix .. k)
+        local checked, err = check(field, value[k], prefix .. k, limits)
         if checked == nil then
             return nil, err
         end
@@ -110,8 +114,8 @@ function KINDS.record(spec, value, path)
     return out
 end
 
-check = function(spec, value, path)
-    local checked, err = KINDS[spec.type](spec, value, path)
+check = function(spec, value, path, limits)
+    local checked, err = KINDS[spec.type](spec, value, path, limits)
     if checked ~= nil and spec.check then
         local ok, problem = spec.check(checked)
         if not ok then
@@ -121,9 +125,13 @@ check = function(spec, value, path)
     return checked, err
 end
 
--- Checks `value` against the record schema `spec`: a new table, or nil and "field: problem".
-function M.check(spec, value)
-    return check(spec, value, "")
+-- Checks `value` against the record schema `spec` and the named `limits` ({ name = { min = , max = } }, or
+-- nil for types only): a new table, or nil and "field: problem".
+function M.check(spec, value, limits)
+    if limits ~= nil and type(limits) ~= "table" then
+        return nil, "limits: must be a table, got " .. show(limits)
+    end
+    return check(spec, value, "", limits)
 end
 
 return M
