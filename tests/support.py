@@ -107,3 +107,12 @@ def assert_stops_cleanly(name, within, grace=30):
     took = time.monotonic() - started
     assert took < within, 'docker stop took %.1f s' % took
     assert docker('inspect', '-f', '{{.State.ExitCode}}', name).stdout.strip() == '0'
+
+
+def wait_operation_done(sdk, operation_id, timeout=30):
+    """Wait until the API reports the operation done (OperationService.Get); return the operation."""
+    from yandex.cloud.operation.operation_service_pb2 import GetOperationRequest
+    from yandex.cloud.operation.operation_service_pb2_grpc import OperationServiceStub
+    stub = sdk.client(OperationServiceStub)
+    return wait_for(lambda: (lambda op: op.done and op)(stub.Get(GetOperationRequest(operation_id=operation_id))),
+                    timeout, interval=0.2, what='operation %s done' % operation_id)

@@ -455,6 +455,12 @@ class Engine:
                              key=lambda r: (r['group_id'], r['index']))
             return [self._managed(r) for r in records]
 
+    def settled(self, group_id):
+        """No instance of the group awaits re-adoption (after start()) or has an action in flight: a wait hook."""
+        with self._lock:
+            return not any(r.get('adopt') or r['id'] in self._busy
+                           for r in self._instances.values() if r['group_id'] == group_id)
+
     def records(self, group_id=None):
         """Plain copies of the instance records (for the compute InstanceService and the forwarder)."""
         with self._lock:

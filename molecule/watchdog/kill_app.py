@@ -10,6 +10,7 @@
 the VM's network would. Prints one JSON object. Usage: kill_app.py NODE NETWORK PROJECT SERVICE
 """
 
+import datetime
 import http.client
 import json
 import os
@@ -48,6 +49,33 @@ def wait(host, healthy, since):
             return round(time.monotonic() - since, 2)
         time.sleep(0.05)
     return None
+
+
+def watchdog_pinged(node, since):
+    """Wait for a /ping the watchdog sent (from the node itself: 127.0.0.1) that the app answered after `since`.
+    The app logs every request it completes (main.log in its log directory, on the node's disk)."""
+    deadline = time.monotonic() + BUDGET
+    while time.monotonic() < deadline:
+        tail = subprocess.run(['docker', 'exec', node, 'sh', '-c', 'tail -n 200 /opt/bongo/logs/*/main.log'],
+                              capture_output=True, text=True).stdout
+        for line in tail.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if (entry.get('url_path'), entry.get('status'), entry.get('remote')) == ('/ping', 200, '127.0.0.1') \
+                    and log_time(entry.get('timestamp', '')) > since:
+                return
+        time.sleep(0.2)
+    sys.exit('no /ping of the watchdog answered within %s s' % BUDGET)
+
+
+def log_time(stamp):
+    """The app log's timestamp (2026-12-01T13:01:52.997+00:00) as a Unix time; 0 if it is not one."""
+    try:
+        return datetime.datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def app_process(container):
@@ -92,7 +120,8 @@ def main(node, network, project, service):
         sys.exit('/ping on %s does not answer before the test' % host)
     result = {'container': container[:12], 'node_address': host, 'began_at': time.time()}
     result['process_kill'] = kill(host, container, 'process')
-    time.sleep(4)  # > one check interval: the watchdog has seen the app healthy again
+    # The second kill is a new incident only once the watchdog has seen the app healthy again.
+    watchdog_pinged(node, time.time())
     result['docker_kill'] = kill(host, container, 'docker')
     print(json.dumps(result, sort_keys=True))
 

@@ -6,6 +6,7 @@ does: --config), and breaks the app: kill -9, a hung process, memory over the li
 127.0.0.1 only. Decoys (same service label, another project) must stay untouched.
 """
 
+import calendar
 import hashlib
 import http.client
 import json
@@ -130,6 +131,13 @@ def state(name):
     return json.loads(docker('inspect', '--format', '{{json .State}}', name).stdout)
 
 
+def started_at(name):
+    """State.StartedAt as a Unix time (Docker writes RFC 3339 with nanoseconds)."""
+    stamp = state(name)['StartedAt']
+    whole, _, fraction = stamp.rstrip('Z').partition('.')
+    return calendar.timegm(time.strptime(whole, '%Y-%m-%dT%H:%M:%S')) + float('0.' + (fraction or '0'))
+
+
 def container_id(name):
     return docker('inspect', '--format', '{{.Id}}', name).stdout.strip()
 
@@ -192,7 +200,8 @@ def test_hung_app_is_restarted_after_consecutive_failures(image, container, watc
     # Role defaults (3 s / 2 s / 2 failures / restart -t 3) but a shorter grace, so the test need not wait 10 s.
     rendered = render_script(tmp_path, port=port, project=project, startup_grace=3)
     wd = watchdogs(rendered, tmp_path / 'watchdog.log')
-    time.sleep(4)  # past the startup grace of the freshly started container
+    # past the startup grace of the freshly started container (the watchdog counts it from State.StartedAt)
+    wait_for(lambda: time.time() - started_at(app) > 3, timeout=30, interval=0.1, what='the startup grace over')
 
     pid = state(app)['Pid']
     os.kill(pid, signal.SIGSTOP)  # hung: the port still accepts connections, nothing answers
@@ -226,10 +235,12 @@ def test_without_a_project_an_ambiguous_match_is_never_touched(image, container,
     rendered = render_script(tmp_path, port=port, project='', interval=1, timeout=1)
     wd = watchdogs(rendered, tmp_path / 'watchdog.log')
     docker('kill', '-s', 'KILL', app)
+    killed = state(app)
     line = wd.wait_log(r'compose projects .* have service shs: not touching any', timeout=10)
     assert project in line and project + '-other' in line, line
-    time.sleep(3)
-    assert state(app)['Status'] == 'exited'
+    # checked on past the point where it would have acted (watchdog_failures, 2 by default): still hands off
+    wd.wait_log(r'/ping failed \(3 in a row\)', timeout=15)
+    assert state(app)['Status'] == 'exited' and state(app)['StartedAt'] == killed['StartedAt']
     assert 'starting container' not in wd.log() and 'restarting container' not in wd.log()
 
 
@@ -241,10 +252,13 @@ def test_compose_project_name_from_the_environment_picks_this_hosts_container(im
     port = free_port()
     app = start_app(container, shs, project, port)
     other = container(shs, *compose_labels(project + '-other'), cmd=['sleep', 'infinity'])
+    other_before = state(other)
     rendered = render_script(tmp_path, port=port, project='', interval=1, timeout=1)
     wd = watchdogs(rendered, tmp_path / 'watchdog.log', {'COMPOSE_PROJECT_NAME': project})
     docker('kill', '-s', 'KILL', app)
     line = wd.wait_log(r'starting container', timeout=10)
     assert 'project %s)' % project in line, line
     wait_healthy(port, 10)
+    wd.wait_log(r'answers /ping again', timeout=10)  # the incident is over for the watchdog too
     assert state(other)['Running'] and 'not touching any' not in wd.log()
+    assert state(other)['StartedAt'] == other_before['StartedAt']  # not restarted either

@@ -12,6 +12,7 @@ from google.protobuf import json_format
 from yandex.cloud.vpc.v1 import security_group_pb2
 
 from localcloud import firewall
+from support import wait_for
 
 
 def group(sg_id, *rules):
@@ -116,7 +117,7 @@ class FakeNodes:
     """What the Enforcer drives: nodes that take a restore text, and their start times (a restart changes it)."""
 
     def __init__(self):
-        self.rules, self.started, self.calls = {}, {}, []
+        self.rules, self.started, self.calls, self.asked = {}, {}, [], []
         self.lock = threading.Lock()
 
     def execute(self, container, text):
@@ -125,6 +126,8 @@ class FakeNodes:
             self.rules[container] = text
 
     def started_at(self, containers):
+        with self.lock:
+            self.asked.extend(containers)
         return dict((c, self.started[c]) for c in containers if c in self.started)
 
 
@@ -195,7 +198,7 @@ def test_enforcer_retries_a_node_that_is_not_there_yet():
                 'subnet_cidr': '10.0.0.0/24', 'enforce': True}
     try:
         enforcer.sync([instance])
-        time.sleep(0.2)
+        wait_for(lambda: 'c1' in nodes.asked, 3, interval=0.01, what='the enforcer trying c1')  # it is not running
         assert nodes.rules == {}
         nodes.started['c1'] = 't1'   # the container runs now
         settle(enforcer, [instance], nodes, lambda: 'c1' in nodes.rules, timeout=3)

@@ -148,13 +148,15 @@ def test_engine_nat_disk_publish_restart_and_healing(tmp_path):
         forwarder = Forwarder('127.0.0.1', port, lambda: engine.running_addresses(group.id), 80).start()
         assert http_get('http://127.0.0.1:%d/ping' % port) == 'pong'
 
-        # A restarted engine re-adopts the running node (same instance, still RUNNING_ACTUAL).
+        # A restarted engine re-adopts the running node (same instance, still RUNNING_ACTUAL, the node not restarted).
+        node_started = docker('inspect', '-f', '{{.State.StartedAt}}', first.instance_id).stdout
         engine.stop()
         engine = instancegroups.Engine(str(tmp_path / 'state'))
         engine.start()
-        time.sleep(1)
+        wait_for(lambda: engine.settled(group.id), 30, interval=0.1, what='the engine done re-adopting the node')
         (again,) = engine.instances(group.id)
         assert again.instance_id == first.instance_id and again.status == S.RUNNING_ACTUAL
+        assert docker('inspect', '-f', '{{.State.StartedAt}}', first.instance_id).stdout == node_started
 
         # Health checks on a port nobody answers: the running instance turns unhealthy and is recreated; the new
         # one is never healthy and is recreated after max_checking_health_duration.

@@ -216,7 +216,9 @@ def test_rule_changes_apply_to_running_instances(tiers):
     # the db admits the other group now; the other group still has no egress rule: it can answer, not connect
     db_sg = cloud.update_rules(tiers['db_sg'].id, add=[rule(port=5432, security_group_id=tiers['other_sg'].id)])
     added = [r.id for r in db_sg.rules if r.security_group_id == tiers['other_sg'].id]
-    time.sleep(3)
+    admitted = '-A YC-SG-IN -s %s/32 -p tcp -m conntrack --ctorigdstport 5432 ' % address(tiers['other_vm'])
+    wait_for(lambda: admitted in docker('exec', tiers['db_vm'].instance_id, 'iptables', '-S').stdout, 15,
+             interval=0.5, what='the db node admitting the other group')
     assert curl(other, db, 5432) is None
     # Update with rule_specs (replaces the rules): egress to the subnet
     current = cloud.get_sg(tiers['other_sg'].id)

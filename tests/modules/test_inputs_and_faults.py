@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from support import wait_operation_done
 from yc_modules_support import auth_args, ok, run_module
 
 
@@ -170,8 +171,7 @@ def test_slow_operation_hits_our_deadline_then_converges(localcloud):
     localcloud.fault('/yandex.cloud.vpc.v1.NetworkService/Create', operation_delay=4.0, count=1)
     timed_out = run_module('yc_network', localcloud, name='slow-net', wait_timeout=1)
     assert timed_out['failed'] and 'Timed out after 1s' in timed_out['msg'] and timed_out['operation_id']
-    import time
-    time.sleep(4)
+    wait_operation_done(localcloud.sdk(), timed_out['operation_id'])
     assert ok(run_module('yc_network', localcloud, name='slow-net'))['changed'] is False
     ok(run_module('yc_network', localcloud, name='slow-net', state='absent'))
 
@@ -180,6 +180,5 @@ def test_wait_false_returns_the_operation(localcloud):
     localcloud.fault('/yandex.cloud.vpc.v1.NetworkService/Create', operation_delay=2.0, count=1)
     result = ok(run_module('yc_network', localcloud, name='nowait-net', wait=False))
     assert result['changed'] is True and result['operation_id']
-    import time
-    time.sleep(2.5)
+    assert not wait_operation_done(localcloud.sdk(), result['operation_id']).HasField('error')
     ok(run_module('yc_network', localcloud, name='nowait-net', state='absent'))
