@@ -100,7 +100,8 @@ def run_load(ctx, name, phases, *actions, health=True, **options):
     watch = HealthWatch(ctx.stack, gen) if health else None
     asyncio.run(gen.run(*actions, *([watch] if watch else [])))
     save_samples(ctx, name, gen)
-    report.plot(ctx.path('%s.png' % name), '%s (%s)' % (name, ', '.join('%g RPS x %gs' % (r, s) for s, r in phases)),
+    report.plot(ctx.path('%s.png' % name), '%s (%s)' % (name, ', '.join('%g RPS x %gs' % (r, min(s, gen.planned()))
+                                                                 for s, r in phases)),
                 gen.samples, gen.planned(), gen.marks)
     return gen, watch
 
@@ -218,7 +219,7 @@ def _rollout(ctx, name, extra, seconds=600, tail=15.0):
     async def act(gen):
         await at_time(gen, ACTION_AT)
         gen.mark('site.yml starts')
-        code, took, tail_text = await in_thread(ctx.stack.site_yml, *extra, ctx.path('%s.site.log' % name))
+        code, took, tail_text = await in_thread(lambda: ctx.stack.site_yml(*extra, log=ctx.path('%s.site.log' % name)))
         gen.mark('site.yml done')
         outcome.update(rc=code, site_yml_s=round(took, 1))
         if code != 0:
