@@ -17,7 +17,8 @@ description:
     True for a string of dot-separated labels, each 1-63 letters, digits and hyphens that neither starts nor
     ends with a hyphen (RFC 1123), at most 253 characters, with an optional final dot: V(shs-app-1.ru-central1.internal),
     V(localhost). Labels may be all digits, so an IPv4 address such as V(10.130.0.5) is also true.
-  - False for anything else: spaces, underscores, empty labels, ports (V(host:80)), values that are not strings.
+  - >-
+    False for anything else: spaces, underscores, empty labels, ports (V(host:80)), values that are not strings.
 options:
   _input:
     description: The value to check.
