@@ -51,9 +51,16 @@ AWX_JOB_ENV = {
 }
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with Ansible's !unsafe (credential_types.yml marks AWX's injector templates so): a plain string here."""
+
+
+_Loader.add_constructor('!unsafe', lambda loader, node: loader.construct_scalar(node))
+
+
 def credential_types():
     with open(CREDENTIAL_TYPES) as handle:
-        return dict((item['name'], item) for item in yaml.safe_load(handle)['shs_awx_credential_types'])
+        return dict((item['name'], item) for item in yaml.load(handle, Loader=_Loader)['shs_awx_credential_types'])
 
 
 class _Namespace(object):
