@@ -7,8 +7,8 @@ base, tagged filmopoisk/shs-ee:<inputs hash> (and :latest), rebuilt only when an
     ee/build.py tag       the tag the image has (or would have)
 
 Staged into .run/ee/collections (execution-environment.yml installs them from there with ansible-galaxy --offline):
-this collection, built like `make build` (its build_ignore decides what ships), and the collections galaxy.yml depends
-on, packed from the copies tools/setup.sh installed into .collections (PyPI's ansible wheel: no Galaxy needed).
+this collection at the last commit (what an AWX project checks out; --worktree: the work tree), built like `make
+build` (its build_ignore decides what ships), and the collections galaxy.yml depends on, packed from the copies tools/setup.sh installed into .collections (PyPI's ansible wheel: no Galaxy needed).
 The tag hashes the inputs (the EE definition, ee/, the collections' contents, the base image id, ansible-builder's
 version), not the generated context: a tarball's bytes change with its build time, its contents do not.
 """
@@ -95,11 +95,20 @@ def pack_installed(name, dest):
                 tar.add(os.path.join(src, entry['name']), arcname=entry['name'], recursive=False)
 
 
-def build_collection():
-    """This collection's tarball, as `make build` makes it."""
+def build_collection(revision):
+    """This collection's tarball, as `make build` makes it, from a commit (git archive: what AWX's project checkout
+    has too) or, with revision None, from the work tree."""
     os.makedirs(DIST, exist_ok=True)
+    source = ROOT
+    if revision:
+        source = os.path.join(ROOT, '.run', 'ee', 'source')
+        shutil.rmtree(source, ignore_errors=True)
+        os.makedirs(source)
+        archive = subprocess.run(['git', 'archive', '--format=tar', revision], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(['tar', '-x', '-C', source], input=archive, check=True)
     done = subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', '--force', '--output-path',
-                           DIST, ROOT], cwd=ROOT, text=True, capture_output=True)
+                           DIST, source], cwd=ROOT, text=True, capture_output=True)
     if done.returncode != 0:
         raise SystemExit('ansible-galaxy collection build failed:\n' + done.stdout + done.stderr)
     path = done.stdout.strip().rsplit(' ', 1)[-1]
@@ -108,12 +117,12 @@ def build_collection():
     return path
 
 
-def stage():
+def stage(revision='HEAD'):
     """.run/ee/collections/<namespace>-<name>.tar.gz for this collection and its dependencies; return their paths."""
     shutil.rmtree(STAGE, ignore_errors=True)
     os.makedirs(STAGE)
     staged = {'filmopoisk.shs': os.path.join(STAGE, 'filmopoisk-shs.tar.gz')}
-    shutil.copy(build_collection(), staged['filmopoisk.shs'])
+    shutil.copy(build_collection(revision), staged['filmopoisk.shs'])
     for name in galaxy_dependencies():
         staged[name] = os.path.join(STAGE, name.replace('.', '-') + '.tar.gz')
         pack_installed(name, staged[name])
@@ -161,9 +170,9 @@ def _builder_version():
                           capture_output=True, check=True).stdout.strip()
 
 
-def create():
+def create(revision='HEAD'):
     """The build context in .run/ee/context (Dockerfile + _build/), as `ansible-builder create` writes it."""
-    staged = stage()
+    staged = stage(revision)
     stage_ca()
     shutil.rmtree(CONTEXT, ignore_errors=True)
     done = subprocess.run([os.path.join(BIN, 'ansible-builder'), 'create', '--file', DEFINITION, '--context', CONTEXT,
@@ -179,10 +188,10 @@ def image_size(ref):
     return int(done.stdout) if done.returncode == 0 else None
 
 
-def build():
+def build(revision='HEAD'):
     images = images_tool()
     base_id = images.ensure_base()
-    staged = create()
+    staged = create(revision)
     ref = inputs_tag(staged, base_id)
     if image_size(ref) is not None:
         subprocess.run(['docker', 'tag', ref, IMAGE + ':latest'], check=True)
@@ -202,23 +211,32 @@ def build():
         with open(log_path) as log:
             raise SystemExit('the EE image failed to build (log: %s):\n%s' % (log_path, ''.join(log.readlines()[-30:])))
     print('    built in %.0f s, %.0f MB' % (time.monotonic() - started, image_size(ref) / 1e6), flush=True)
+    # Older EE tags are superseded (every collection commit makes one): drop them, their layers stay shared.
+    old = subprocess.run(['docker', 'images', '--format', '{{.Repository}}:{{.Tag}}', IMAGE], text=True,
+                         capture_output=True).stdout.split()
+    for other in old:
+        if other not in (ref, IMAGE + ':latest'):
+            subprocess.run(['docker', 'rmi', other], capture_output=True)  # in use by a running job: kept
     return ref
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('command', choices=['create', 'build', 'tag'])
+    parser.add_argument('--worktree', action='store_true',
+                        help='the collection from the work tree instead of the last commit (HEAD)')
     args = parser.parse_args(argv)
+    revision = None if args.worktree else 'HEAD'
     if args.command == 'create':
-        create()
+        create(revision)
         print(CONTEXT)
     elif args.command == 'tag':
-        staged = stage()
+        staged = stage(revision)
         stage_ca()
         images = images_tool()
         print(inputs_tag(staged, images.image_id(images.BASE_IMAGE) or 'none'))
     else:
-        print(build())
+        print(build(revision))
     return 0
 
 
