@@ -211,12 +211,6 @@ def build(revision='HEAD'):
         with open(log_path) as log:
             raise SystemExit('the EE image failed to build (log: %s):\n%s' % (log_path, ''.join(log.readlines()[-30:])))
     print('    built in %.0f s, %.0f MB' % (time.monotonic() - started, image_size(ref) / 1e6), flush=True)
-    # Older EE tags are superseded (every collection commit makes one): drop them, their layers stay shared.
-    old = subprocess.run(['docker', 'images', '--format', '{{.Repository}}:{{.Tag}}', IMAGE], text=True,
-                         capture_output=True).stdout.split()
-    for other in old:
-        if other not in (ref, IMAGE + ':latest'):
-            subprocess.run(['docker', 'rmi', other], capture_output=True)  # in use by a running job: kept
     return ref
 
 
