@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: filmopoisk.shs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options the yc_* plugins share: credentials, endpoint, folder, retries (DOCUMENTATION); the operation waits of
-the modules that write (WAIT); the environment variables a non-module plugin reads (PLUGINS)."""
+"""Options the yc_* plugins share: credentials, endpoints, folder, retries (DOCUMENTATION); the operation waits of
+the modules that write (WAIT); the environment variables a non-module plugin reads (PLUGINS); the options of a
+named resource of a folder (NAMED); the attributes every module of the yc action group has (ATTRIBUTES)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -41,6 +42,17 @@ options:
         builds a service account key's JWT audience from this string and YC accepts only
         C(https://iam.api.cloud.yandex.net/iam/v1/tokens).
     type: str
+  api_endpoints:
+    description:
+      - The API's service endpoints, service id (V(compute), V(vpc), V(iam), ...) -> C(host:port), as
+        C(ApiEndpointService.List) answers them; RV(filmopoisk.shs.yc_iam_token#module:api_endpoints) is this map.
+      - Given, the module opens its gRPC channels to these addresses itself (TLS with O(root_certificates), the
+        IAM token as call credentials) and makes no endpoint discovery; left out, the SDK discovers them at
+        O(endpoint) before its first call, once in every module run.
+      - With O(token) or O(service_account_key) instead of an IAM token, the module still exchanges them for an
+        IAM token, once, at the V(iam) address.
+      - Not a secret.
+    type: dict
   root_certificates:
     description:
       - PEM CA bundle (the text, or the path of a file) to verify the endpoint's TLS certificate, for
@@ -83,6 +95,61 @@ options:
         the cloud; a re-run converges).
     type: int
     default: 600
+'''
+
+    # A named resource of a folder (yc_network, yc_subnet, ...). A module may give an option its own description.
+    NAMED = r'''
+options:
+  name:
+    description:
+      - Name of the resource, unique in the folder, by which it is found (lower-case letters, digits and
+        hyphens; starts with a letter; at most 63).
+    type: str
+    required: true
+  description:
+    description: Description. Not managed when omitted.
+    type: str
+  labels:
+    description: Labels. Not managed when omitted (the resource keeps its labels); see O(purge_labels).
+    type: dict
+  purge_labels:
+    description: Remove labels that are not in O(labels). With V(false), O(labels) are added to the existing ones.
+    type: bool
+    default: true
+  state:
+    description: V(present) creates or updates the resource, V(absent) deletes it.
+    type: str
+    choices: [present, absent]
+    default: present
+'''
+
+    # The attributes of a module of the yc action group that writes (with ansible.builtin.action_common_attributes
+    # and its .actiongroups); INFO_ATTRIBUTES for one that reads only. A module may add details to one.
+    ATTRIBUTES = r'''
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
+'''
+
+    INFO_ATTRIBUTES = r'''
+attributes:
+  check_mode:
+    support: full
+    details: Reads only.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
+  action_group:
+    membership: [filmopoisk.shs.yc]
 '''
 
     # Plugins that are not modules get no argument spec fallbacks: the same variables, read by Ansible's config.

@@ -83,8 +83,8 @@ try:
 except ImportError:
     pass  # reported in parse()
 
-AUTH_OPTIONS = ('token', 'iam_token', 'service_account_key', 'endpoint', 'root_certificates', 'folder_id',
-                'api_retry_timeout')
+AUTH_OPTIONS = ('token', 'iam_token', 'service_account_key', 'endpoint', 'api_endpoints', 'root_certificates',
+                'folder_id', 'api_retry_timeout')
 
 
 def instance_vars(instance, group_name):

@@ -4,10 +4,21 @@
 """The one base every yc_* module uses: auth, the SDK client, retries, operation waits, errors, proto <-> dict.
 
     module = YCModule(argument_spec=dict(name=dict(type='str', required=True)), supports_check_mode=True)
-    network = module.call(NetworkServiceStub, 'Get', GetNetworkRequest(network_id=...), resource='network x')
-    operation = module.call(NetworkServiceStub, 'Create', request, resource="network 'x'", idempotent=False,
-                            recheck=lambda: find_network())
-    network = module.wait(operation, resource="network 'x'", response_type=Network)
+    try:
+        network = module.yc.call(NetworkServiceStub, 'Get', GetNetworkRequest(network_id=...), resource='network x')
+        operation = module.yc.call(NetworkServiceStub, 'Create', request, resource="network 'x'",
+                                   idempotent=False, recheck=lambda: find_network())
+        network = module.yc.wait(operation, resource="network 'x'", response_type=Network)
+    except YCError as exc:  # every failure, bad input included, is a YCError naming the option or the call
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(changed=True, network=...)
+
+A resource module's main() is the same with `result = SomeResource(module).ensure()`: ensure() returns the
+result (changed, the resource, diff, update_mask, operation_id), main() exits once with it.
+
+Channels: with O(api_endpoints) (the map yc_iam_token discovered once for the play) the client opens gRPC channels
+to those addresses itself, with the IAM token as call credentials, so no module process repeats the discovery;
+without it the SDK discovers the endpoints before its first call, as it always does.
 
 Why our own waits and retries: the SDK's wait_operation_and_get_result returns silently when its timeout runs
 out, and its retry policy makes an unreachable endpoint hang forever in discovery.
@@ -17,6 +28,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import json
 import os
 import random
@@ -34,6 +46,8 @@ try:
     from google.protobuf import json_format
     from google.protobuf.descriptor import FieldDescriptor
     from google.protobuf.field_mask_pb2 import FieldMask
+    from yandex.cloud.endpoint.api_endpoint_service_pb2 import ListApiEndpointsRequest
+    from yandex.cloud.endpoint.api_endpoint_service_pb2_grpc import ApiEndpointServiceStub
     from yandex.cloud.iam.v1.iam_token_service_pb2_grpc import IamTokenServiceStub
     from yandex.cloud.operation.operation_pb2 import Operation
     from yandex.cloud.operation.operation_service_pb2 import GetOperationRequest
@@ -51,6 +65,14 @@ CALL_TIMEOUT = 30
 CREDENTIAL_OPTIONS = ('token', 'iam_token', 'service_account_key')
 CREDENTIAL_ENV = (('token', 'YC_TOKEN'), ('iam_token', 'YC_IAM_TOKEN'),
                   ('service_account_key', 'YC_SERVICE_ACCOUNT_KEY_FILE'))
+# Python package of a generated stub -> its id in ApiEndpointService.List, for the APIs the collection calls
+# (the same ids the SDK maps them to: yandexcloud/_sdk.py _supported_modules).
+SERVICE_IDS = (('yandex.cloud.compute.', 'compute'), ('yandex.cloud.containerregistry.', 'container-registry'),
+               ('yandex.cloud.endpoint.', 'endpoint'), ('yandex.cloud.iam.', 'iam'),
+               ('yandex.cloud.operation.', 'operation'), ('yandex.cloud.resourcemanager.', 'resource-manager'),
+               ('yandex.cloud.vpc.', 'vpc'))
+# The SDK's own auth plugin sends no token to these two (yandexcloud/_auth_plugin.py): neither needs one.
+UNAUTHENTICATED_SERVICES = ('yandex.cloud.endpoint.', 'yandex.cloud.iam.v1.iam_token_service_pb2_grpc')
 
 
 def yc_argument_spec(waits=True):
@@ -60,6 +82,7 @@ def yc_argument_spec(waits=True):
         iam_token=dict(type='str', no_log=True),
         service_account_key=dict(type='raw', no_log=True),
         endpoint=dict(type='str', fallback=(env_fallback, ['YC_ENDPOINT'])),
+        api_endpoints=dict(type='dict'),
         root_certificates=dict(type='str', fallback=(env_fallback, ['YC_ROOT_CERTIFICATES'])),
         folder_id=dict(type='str', fallback=(env_fallback, ['YC_FOLDER_ID'])),
         api_retry_timeout=dict(type='int', default=60),
@@ -95,8 +118,11 @@ class YCClient(object):
         self.endpoint = sdk_endpoint(self.params.get('endpoint') or DEFAULT_ENDPOINT)
         self.credentials = resolve_credentials(self.params, environ)
         self.root_certificates = read_root_certificates(self.params.get('root_certificates'))
+        self.api_endpoints = api_endpoints_ok(self.params.get('api_endpoints'))
         self._sdk = None
         self._clients = {}
+        self._channels = {}
+        self._exchanged = None
 
     def sdk(self):
         if self._sdk is None:
@@ -107,8 +133,40 @@ class YCClient(object):
 
     def client(self, stub):
         if stub not in self._clients:
-            self._clients[stub] = self.sdk().client(stub)
+            self._clients[stub] = stub(self._channel(stub)) if self.api_endpoints else self.sdk().client(stub)
         return self._clients[stub]
+
+    def _channel(self, stub):
+        """A TLS channel to the stub's service address from api_endpoints (the same roots the SDK would use),
+        with the IAM token as call credentials unless the service needs none. The token is exchanged once, here,
+        when the credentials are not an IAM token."""
+        service = service_id(stub)
+        address = self.api_endpoints.get(service)
+        if not address:
+            raise YCError('api_endpoints: no address for service %r (%s); pass the map yc_iam_token returned, '
+                          'or leave api_endpoints out to discover the endpoints' % (service, stub.__name__))
+        authenticated = not stub.__module__.startswith(UNAUTHENTICATED_SERVICES)
+        key = (address, authenticated)
+        if key not in self._channels:
+            credentials = grpc.ssl_channel_credentials(root_certificates=self.root_certificates)
+            if authenticated:
+                credentials = grpc.composite_channel_credentials(
+                    credentials, grpc.access_token_call_credentials(self.iam_token()[0]))
+            self._channels[key] = grpc.secure_channel(address, credentials,
+                                                      options=(('grpc.primary_user_agent', USER_AGENT),))
+        return self._channels[key]
+
+    def discover(self):
+        """The API's endpoints (ApiEndpointService.List at self.endpoint, no credentials): service id -> address.
+        The same call the SDK makes before its first call; later clients get the map as api_endpoints."""
+        if not self.api_endpoints:
+            channel = grpc.secure_channel(self.endpoint, grpc.ssl_channel_credentials(self.root_certificates),
+                                          options=(('grpc.primary_user_agent', USER_AGENT),))
+            self._clients[ApiEndpointServiceStub] = ApiEndpointServiceStub(channel)
+            found = self.list_all(ApiEndpointServiceStub, 'List', ListApiEndpointsRequest(), 'endpoints',
+                                  'of API endpoints at %s' % self.endpoint)
+            self.api_endpoints = dict((item.id, item.address) for item in found)
+        return dict(self.api_endpoints)
 
     def call(self, stub, method, request, resource, idempotent=True, recheck=None, not_found_ok=False):
         """One RPC with retries; a gRPC error raises YCError naming the call, the resource and the code.
@@ -145,13 +203,15 @@ class YCClient(object):
     def iam_token(self):
         """(IAM token, expires_at RFC 3339 or None) for these credentials: the exchange the SDK itself makes
         (IamTokenService.Create with the OAuth token or the key's JWT, signed for self.endpoint); an IAM token is
-        returned as it is, without a call."""
+        returned as it is, without a call. One exchange per client."""
         name, value = self.credentials
         if name == 'iam_token':
             return value, None
-        request = get_auth_token_requester(**{name: value, 'endpoint': self.endpoint}).get_token_request()
-        response = self.call(IamTokenServiceStub, 'Create', request, 'IAM token (from %s)' % name)
-        return response.iam_token, response.expires_at.ToJsonString()
+        if self._exchanged is None:
+            request = get_auth_token_requester(**{name: value, 'endpoint': self.endpoint}).get_token_request()
+            response = self.call(IamTokenServiceStub, 'Create', request, 'IAM token (from %s)' % name)
+            self._exchanged = (response.iam_token, response.expires_at.ToJsonString())
+        return self._exchanged
 
     def list_all(self, stub, method, request, field, resource):
         """Every item of a paged List call."""
@@ -168,6 +228,13 @@ class YCClient(object):
         request.filter = 'name="%s"' % name.replace('\\', '\\\\').replace('"', '\\"')
         found = [item for item in self.list_all(stub, 'List', request, field, resource) if item.name == name]
         return found[0] if found else None
+
+    def list_named(self, stub, request, field, name, resource):
+        """What an _info module lists, by name: the one resource called name (none: []), or all when name is empty."""
+        if name:
+            found = self.find_by_name(stub, request, field, name, resource)
+            return [found] if found is not None else []
+        return sorted(self.list_all(stub, 'List', request, field, resource), key=lambda item: item.name)
 
     def wait(self, operation, resource, response_type=None):
         """Wait for an operation with our own deadline; return its unpacked response (or the Operation).
@@ -198,6 +265,25 @@ class YCClient(object):
         if operation.HasField('response'):
             operation.response.Unpack(response)
         return response
+
+
+def service_id(stub):
+    for package, service in SERVICE_IDS:
+        if stub.__module__.startswith(package):
+            return service
+    raise YCError('%s: not an API this collection knows the endpoint id of' % stub.__name__)
+
+
+def api_endpoints_ok(value):
+    """None, or a non-empty dict service id -> 'host:port'."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise YCError('api_endpoints must be a non-empty dict of service id -> host:port')
+    for service, address in value.items():
+        if not isinstance(address, str) or not re.match(r'^[^\s/]+:[0-9]+$', address):
+            raise YCError('api_endpoints.%s: %r is not host:port' % (service, address))
+    return dict(value)
 
 
 def sdk_endpoint(endpoint):
@@ -280,7 +366,8 @@ def read_root_certificates(value):
 
 
 class YCModule(AnsibleModule):
-    """AnsibleModule + a YCClient whose errors end the module with fail_json."""
+    """AnsibleModule + its YCClient (module.yc), whose failures raise YCError. A module's main() catches YCError
+    once, around all it does, and ends with one exit_json or fail_json."""
 
     def __init__(self, argument_spec=None, mutually_exclusive=None, waits=True, **kwargs):
         spec = yc_argument_spec(waits)
@@ -289,33 +376,15 @@ class YCModule(AnsibleModule):
         super(YCModule, self).__init__(argument_spec=spec, mutually_exclusive=exclusive, **kwargs)
         if YC_IMPORT_ERROR:
             self.fail_json(msg=missing_required_lib('yandexcloud'), exception=YC_IMPORT_ERROR)
-        self.yc = self._guard(YCClient, self.params)
-
-    def _guard(self, function, *args, **kwargs):
-        try:
-            return function(*args, **kwargs)
+        try:  # like the argument spec checks above: bad credentials end the module before it starts
+            self.yc = YCClient(self.params)
         except YCError as exc:
             self.fail_json(msg=exc.msg, **exc.extra)
 
     def require_folder_id(self):
         if not self.params.get('folder_id'):
-            self.fail_json(msg='folder_id is required (or set YC_FOLDER_ID)')
+            raise YCError('folder_id is required (or set YC_FOLDER_ID)')
         return self.params['folder_id']
-
-    def call(self, *args, **kwargs):
-        return self._guard(self.yc.call, *args, **kwargs)
-
-    def list_all(self, *args, **kwargs):
-        return self._guard(self.yc.list_all, *args, **kwargs)
-
-    def iam_token(self):
-        return self._guard(self.yc.iam_token)
-
-    def find_by_name(self, *args, **kwargs):
-        return self._guard(self.yc.find_by_name, *args, **kwargs)
-
-    def wait(self, *args, **kwargs):
-        return self._guard(self.yc.wait, *args, **kwargs)
 
 
 def grpc_code_name(number):
@@ -420,32 +489,32 @@ def named_resource_spec(**options):
 
 def check_named_resource(module):
     """The checks of named_resource_spec's options, before any API call."""
-    name_ok(module, module.params['name'])
-    labels_ok(module, module.params['labels'])
+    name_ok(module.params['name'])
+    labels_ok(module.params['labels'])
     module.require_folder_id()
 
 
-def labels_ok(module, labels, option='labels'):
+def labels_ok(labels, option='labels'):
     """YC label rules (keys [a-z][-_./\\@0-9a-z]{0,62}, values [-_./\\@0-9a-z]{0,63}, at most 64)."""
     if labels is None:
         return
     if len(labels) > 64:
-        module.fail_json(msg='%s: at most 64 labels, got %d' % (option, len(labels)))
+        raise YCError('%s: at most 64 labels, got %d' % (option, len(labels)))
     for key, value in labels.items():
         if not re.match(r'^[a-z][-_./\\@0-9a-z]{0,62}$', key):
-            module.fail_json(msg='%s: invalid key %r (lower-case letter first, then [-_./\\@0-9a-z], at most 63)'
-                                 % (option, key))
+            raise YCError('%s: invalid key %r (lower-case letter first, then [-_./\\@0-9a-z], at most 63)'
+                          % (option, key))
         if not isinstance(value, str) or not re.match(r'^[-_./\\@0-9a-z]{0,63}$', value):
-            module.fail_json(msg='%s: invalid value %r for %r ([-_./\\@0-9a-z], at most 63)' % (option, value, key))
+            raise YCError('%s: invalid value %r for %r ([-_./\\@0-9a-z], at most 63)' % (option, value, key))
 
 
 NAME_PATTERN = r'^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$'
 
 
-def name_ok(module, name, option='name'):
+def name_ok(name, option='name'):
     if name is not None and not re.match(NAME_PATTERN, name):
-        module.fail_json(msg='%s: invalid name %r (lower-case letters, digits and hyphens, starts with a letter, '
-                             'at most 63)' % (option, name))
+        raise YCError('%s: invalid name %r (lower-case letters, digits and hyphens, starts with a letter, '
+                      'at most 63)' % (option, name))
 
 
 # -- the present/absent cycle every resource module shares --------------------------------------------------
@@ -453,7 +522,8 @@ def name_ok(module, name, option='name'):
 class Resource(object):
     """How one kind of resource is read, created, updated and deleted; ensure() runs the cycle:
     find by name -> compare user-facing fields -> create / update (field mask of the changed paths only) /
-    delete -> wait -> read back. Check mode stops before any write; --diff shows before/after.
+    delete -> wait -> read back, and returns the module's result. Check mode stops before any write; the result's
+    diff shows before/after.
 
     A subclass sets kind, stub, list_field and response_type and implements list_request(), get_request(id),
     to_user(message), create_request(desired), update_request(message, desired, paths) and
@@ -471,6 +541,7 @@ class Resource(object):
 
     def __init__(self, module):
         self.module = module
+        self.yc = module.yc
         self.params = module.params
 
     @property
@@ -478,11 +549,11 @@ class Resource(object):
         return "%s '%s'" % (self.kind, self.params['name'])
 
     def find(self):
-        return self.module.find_by_name(self.stub, self.list_request(), self.list_field, self.params['name'],
-                                        'of %ss' % self.kind)
+        return self.yc.find_by_name(self.stub, self.list_request(), self.list_field, self.params['name'],
+                                    'of %ss' % self.kind)
 
     def get(self, resource_id):
-        return self.module.call(self.stub, 'Get', self.get_request(resource_id), self.label)
+        return self.yc.call(self.stub, 'Get', self.get_request(resource_id), self.label)
 
     def desired(self):
         """The UPDATABLE and IMMUTABLE options the user set (an option left out is not managed)."""
@@ -498,80 +569,89 @@ class Resource(object):
             after[key] = value
         return after
 
+    def result(self, changed, resource, before=None, **extra):
+        """The module's result: changed, the resource under its kind, a diff when something changes, extras."""
+        result = dict(extra, changed=changed, **{self.kind: resource})
+        if changed:
+            result['diff'] = dict(before=before or {}, after=resource)
+        return result
+
     def ensure(self):
-        module = self.module
+        """Bring the resource to the options; return the module's result (see result())."""
         current = self.find()
         before = self.to_user(current) if current is not None else {}
         if self.params['state'] == 'absent':
-            if current is None:
-                module.exit_json(changed=False, **{self.kind: {}})
-            if not module.check_mode:
-                operation = module.call(self.stub, 'Delete', self.delete_request(current), self.label)
-                module.wait(operation, self.label)
-            module.exit_json(changed=True, diff=dict(before=before, after={}), **{self.kind: {}})
+            return self.absent(current, before)
 
         desired = self.desired()
         if current is None:
-            after = dict(desired, name=self.params['name'])
-            if module.check_mode:
-                module.exit_json(changed=True, diff=dict(before={}, after=after), **{self.kind: after})
-            operation = module.call(self.stub, 'Create', self.create_request(desired), self.label,
-                                    idempotent=False, recheck=self.find)
-            return self._finish(operation, {}, True)
+            if self.module.check_mode:
+                return self.result(True, dict(desired, name=self.params['name']))
+            operation = self.yc.call(self.stub, 'Create', self.create_request(desired), self.label,
+                                     idempotent=False, recheck=self.find)
+            return self.finish(operation, {})
 
         after = self.merged(before, desired)
         for key in self.IMMUTABLE:
             if key in desired and changed_paths(before, after, [key]):
-                module.fail_json(msg='%s: %s cannot be changed once created (it is %r, asked %r); delete the %s '
-                                     'first or use another name' % (self.label, key, before.get(key), desired[key],
-                                                                    self.kind))
+                raise YCError('%s: %s cannot be changed once created (it is %r, asked %r); delete the %s first or '
+                              'use another name' % (self.label, key, before.get(key), desired[key], self.kind))
         paths = changed_paths(before, after, [key for key in self.UPDATABLE if key in desired])
         if not paths:
-            module.exit_json(changed=False, **{self.kind: before})
-        if module.check_mode:
-            module.exit_json(changed=True, diff=dict(before=before, after=after), update_mask=paths,
-                             **{self.kind: after})
-        operations = self.update(current, after, paths)
-        return self._finish(operations, before, True, resource_id=current.id, update_mask=paths)
+            return self.result(False, before)
+        if self.module.check_mode:
+            return self.result(True, after, before, update_mask=paths)
+        return self.finish(self.update(current, after, paths), before, resource_id=current.id, update_mask=paths)
+
+    def absent(self, current, before, method='Delete'):
+        if current is None:
+            return self.result(False, {})
+        result = self.result(True, {}, before)
+        if not self.module.check_mode:
+            operation = self.yc.call(self.stub, method, self.delete_request(current), self.label)
+            self.yc.wait(operation, self.label)
+            result['operation_id'] = operation.id
+        return result
 
     def update(self, current, after, paths):
         """Send the update; return its operations. One Update with a mask unless a subclass needs more."""
-        return [self.module.call(self.stub, 'Update', self.update_request(current, after, paths), self.label)]
+        return [self.yc.call(self.stub, 'Update', self.update_request(current, after, paths), self.label)]
 
-    def _finish(self, operations, before, changed, resource_id=None, **extra):
+    def finish(self, operations, before, resource_id=None, **extra):
         """Wait, then read the resource back so what is returned is what the cloud holds."""
-        module = self.module
         if not isinstance(operations, (list, Operation)):  # recheck() found what a retried create had made
-            result = self.to_user(operations)
-            module.exit_json(changed=changed, diff=dict(before=before, after=result),
-                             **dict(extra, **{self.kind: result}))
+            return self.result(True, self.to_user(operations), before, **extra)
         if not isinstance(operations, list):
             operations = [operations]
         done = None
         for operation in operations:
-            done = module.wait(operation, self.label, response_type=self.response_type)
+            done = self.yc.wait(operation, self.label, response_type=self.response_type)
         extra['operation_id'] = operations[-1].id
         if done is None:  # wait=false: the result is not known yet
-            module.exit_json(changed=changed, **dict(extra, **{self.kind: {}}))
-        result = self.to_user(self.get(resource_id or done.id))
-        module.exit_json(changed=changed, diff=dict(before=before, after=result), **dict(extra, **{self.kind: result}))
+            return dict(extra, changed=True, **{self.kind: {}})
+        return self.result(True, self.to_user(self.get(resource_id or done.id)), before, **extra)
 
 
 ZONE_PATTERN = r'^[a-z]{2}-[a-z]+[0-9]+-[a-z]$'
 
 
-def zone_ok(module, zone, option='zone_id'):
+def zone_ok(zone, option='zone_id'):
     if zone is not None and not re.match(ZONE_PATTERN, zone):
-        module.fail_json(msg='%s: invalid zone %r (like ru-central1-a)' % (option, zone))
+        raise YCError('%s: invalid zone %r (like ru-central1-a)' % (option, zone))
 
 
-def cidrs_ok(module, cidrs, option):
-    """IPv4 networks in canonical form ('10.1.0.0/16'); a host address with a prefix is refused as YC does."""
-    import ipaddress
+def ipv4_network(cidr, option):
+    """An IPv4 network in canonical form ('10.1.0.0/16'), as YC wants it: a host address with a prefix, or no
+    prefix, is refused with the form to write."""
+    try:
+        network = ipaddress.IPv4Network(cidr, strict=False)
+    except ValueError as exc:
+        raise YCError('%s: invalid IPv4 CIDR %r: %s' % (option, cidr, exc))
+    if '/' not in cidr or str(network) != cidr:
+        raise YCError('%s: write %r as %s' % (option, cidr, network))
+    return network
+
+
+def cidrs_ok(cidrs, option):
     for cidr in cidrs or []:
-        try:
-            network = ipaddress.IPv4Network(cidr, strict=True)
-        except ValueError as exc:
-            module.fail_json(msg='%s: invalid IPv4 CIDR %r: %s' % (option, cidr, exc))
-        if '/' not in cidr or str(network) != cidr:
-            module.fail_json(msg='%s: write %r as %s' % (option, cidr, network))
+        ipv4_network(cidr, option)

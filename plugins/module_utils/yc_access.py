@@ -7,14 +7,14 @@ yc_service_account_iam_binding and yc_container_registry_iam_binding.
 Every YC service with access bindings takes the same requests of yandex/cloud/access/access.proto
 (ListAccessBindings / UpdateAccessBindings with a resource_id), so only the stub and the resource differ:
 
-    subject_type, subject_id = subject_of(module)
-    ensure_binding(module, ServiceAccountServiceStub, 'service account', 'service_account_id', account_id,
-                   subject_type, subject_id)
+    result = ensure_binding(module, ServiceAccountServiceStub, 'service account', 'service_account_id', account_id)
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError
 
 try:
     from yandex.cloud.access import access_pb2
@@ -36,56 +36,59 @@ def binding_spec(**options):
     return spec
 
 
-def subject_of(module):
+def subject_of(params):
     """(type, id) of the subject: from O(member) ('<type>:<id>', Terraform's way) when the module has it and it is
     set, else from O(subject_type)/O(subject_id)."""
-    member = module.params.get('member')
+    member = params.get('member')
     if not member:
-        return module.params['subject_type'], module.params['subject_id']
+        return params['subject_type'], params['subject_id']
     subject_type, subject_id = member.partition(':')[::2]
     if subject_type not in SUBJECT_TYPES or not subject_id:
-        module.fail_json(msg="member: %r is not '<type>:<id>' with type one of %s"
-                             % (member, ', '.join(SUBJECT_TYPES)))
+        raise YCError("member: %r is not '<type>:<id>' with type one of %s" % (member, ', '.join(SUBJECT_TYPES)))
     return subject_type, subject_id
 
 
-def _check(module, option, value, limit):
+def _check(option, value, limit):
     if not value or len(value) > limit:
-        module.fail_json(msg='%s: must be 1 to %d characters, got %r' % (option, limit, value))
+        raise YCError('%s: must be 1 to %d characters, got %r' % (option, limit, value))
 
 
-def ensure_binding(module, stub, kind, resource_option, resource_id, subject_type, subject_id):
-    """Read the resource's bindings; add (state=present) or remove (absent) this one with a delta if needed.
-    Exits the module. kind names the resource in messages ('folder'); resource_option is its id's key in the
-    returned binding and in errors ('folder_id')."""
+def ensure_binding(module, stub, kind, resource_option, resource_id):
+    """Read the resource's bindings; add (state=present) or remove (absent) the role's binding of the options'
+    subject (subject_of()) with a delta if needed. Returns the module's result (changed, binding, diff,
+    operation_id). kind names the resource in messages ('folder'); resource_option is its id's key in the returned
+    binding and in errors ('folder_id')."""
     role = module.params['role']
+    subject_type, subject_id = subject_of(module.params)
     # Before any API call: what access.proto requires, each error naming its option.
-    _check(module, resource_option, resource_id, MAX_RESOURCE_ID)
-    _check(module, 'role', role, MAX_ROLE_ID)
-    _check(module, 'member' if module.params.get('member') else 'subject_id', subject_id, MAX_SUBJECT_ID)
+    _check(resource_option, resource_id, MAX_RESOURCE_ID)
+    _check('role', role, MAX_ROLE_ID)
+    _check('member' if module.params.get('member') else 'subject_id', subject_id, MAX_SUBJECT_ID)
 
     binding = {resource_option: resource_id, 'role_id': role, 'subject': dict(id=subject_id, type=subject_type)}
     resource = "binding of role %s to %s:%s on %s %s" % (role, subject_type, subject_id, kind, resource_id)
-    bindings = module.list_all(stub, 'ListAccessBindings',
-                               access_pb2.ListAccessBindingsRequest(resource_id=resource_id), 'access_bindings',
-                               'ListAccessBindings of %s %s' % (kind, resource_id))
+    bindings = module.yc.list_all(stub, 'ListAccessBindings',
+                                  access_pb2.ListAccessBindingsRequest(resource_id=resource_id), 'access_bindings',
+                                  'ListAccessBindings of %s %s' % (kind, resource_id))
     exists = any(b.role_id == role and b.subject.id == subject_id and b.subject.type == subject_type
                  for b in bindings)
     wanted = module.params['state'] == 'present'
     if exists == wanted:
-        module.exit_json(changed=False, binding=binding)
-    diff = dict(before=dict(binding=binding if exists else None), after=dict(binding=binding if wanted else None))
+        return dict(changed=False, binding=binding)
+    result = dict(changed=True, binding=binding,
+                  diff=dict(before=dict(binding=binding if exists else None),
+                            after=dict(binding=binding if wanted else None)))
     if module.check_mode:
-        module.exit_json(changed=True, binding=binding, diff=diff)
+        return result
     delta = access_pb2.AccessBindingDelta(
         action=access_pb2.ADD if wanted else access_pb2.REMOVE,
         access_binding=access_pb2.AccessBinding(role_id=role,
                                                 subject=access_pb2.Subject(id=subject_id, type=subject_type)))
     # A delta, not SetAccessBindings: other subjects' bindings stay, and adding the same binding twice is a no-op,
     # so a retry is safe.
-    operation = module.call(stub, 'UpdateAccessBindings',
-                            access_pb2.UpdateAccessBindingsRequest(resource_id=resource_id,
-                                                                   access_binding_deltas=[delta]),
-                            resource)
-    module.wait(operation, resource)
-    module.exit_json(changed=True, binding=binding, diff=diff, operation_id=operation.id)
+    operation = module.yc.call(stub, 'UpdateAccessBindings',
+                               access_pb2.UpdateAccessBindingsRequest(resource_id=resource_id,
+                                                                      access_binding_deltas=[delta]),
+                               resource)
+    module.yc.wait(operation, resource)
+    return dict(result, operation_id=operation.id)

@@ -12,6 +12,8 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, ipv4_network
+
 DEFAULT_ROUTE = '0.0.0.0/0'
 LINK_LOCAL = ipaddress.IPv4Network('169.254.0.0/16')
 ROUTE_HOPS = ('gateway_id', 'next_hop_address')
@@ -54,7 +56,7 @@ def route_table_to_user(table):
                 created_at=table.created_at.ToJsonString())
 
 
-def routes_ok(module, routes, option='static_routes'):
+def routes_ok(routes, option='static_routes'):
     """Check static routes as YC does; return them sorted (see sorted_routes), or None when not given."""
     if routes is None:
         return None
@@ -62,38 +64,33 @@ def routes_ok(module, routes, option='static_routes'):
     for i, route in enumerate(routes):
         field = '%s[%d]' % (option, i)
         prefix = route['destination_prefix']
-        try:
-            network = ipaddress.IPv4Network(prefix, strict=False)
-        except ValueError as exc:
-            module.fail_json(msg='%s.destination_prefix: invalid IPv4 CIDR %r: %s' % (field, prefix, exc))
-        if '/' not in prefix or str(network) != prefix:
-            module.fail_json(msg='%s.destination_prefix: write %r as %s' % (field, prefix, network))
+        network = ipv4_network(prefix, field + '.destination_prefix')
         if network.subnet_of(LINK_LOCAL):
-            module.fail_json(msg='%s.destination_prefix: %s is link-local; 169.254.0.0/16 is reserved for the VPC'
-                                 % (field, prefix))
+            raise YCError('%s.destination_prefix: %s is link-local; 169.254.0.0/16 is reserved for the VPC'
+                          % (field, prefix))
         if prefix in seen:
-            module.fail_json(msg='%s.destination_prefix: %s is also the prefix of %s[%d]; a route table has one route '
-                                 'per prefix' % (field, prefix, option, seen[prefix]))
+            raise YCError('%s.destination_prefix: %s is also the prefix of %s[%d]; a route table has one route '
+                          'per prefix' % (field, prefix, option, seen[prefix]))
         seen[prefix] = i
         hops = [key for key in ROUTE_HOPS if route.get(key)]
         if len(hops) != 1:
-            module.fail_json(msg='%s: set exactly one of gateway_id or next_hop_address' % field)
+            raise YCError('%s: set exactly one of gateway_id or next_hop_address' % field)
         if route.get('next_hop_address'):
             try:
                 ipaddress.IPv4Address(route['next_hop_address'])
             except ValueError:
-                module.fail_json(msg='%s.next_hop_address: %r is not an IPv4 address'
-                                     % (field, route['next_hop_address']))
+                raise YCError('%s.next_hop_address: %r is not an IPv4 address'
+                              % (field, route['next_hop_address']))
         elif prefix != DEFAULT_ROUTE:
-            module.fail_json(msg='%s.destination_prefix: a route through a gateway must be %s (got %s)'
-                                 % (field, DEFAULT_ROUTE, prefix))
+            raise YCError('%s.destination_prefix: a route through a gateway must be %s (got %s)'
+                          % (field, DEFAULT_ROUTE, prefix))
     return sorted_routes(routes)
 
 
-def route_table_labels_ok(module, labels, option='labels'):
+def route_table_labels_ok(labels, option='labels'):
     for key, value in (labels or {}).items():
         if not re.match(ROUTE_TABLE_LABEL_KEY, key):
-            module.fail_json(msg='%s: invalid key %r for a route table (lower-case letter first, then [-_0-9a-z], '
-                                 'at most 63)' % (option, key))
+            raise YCError('%s: invalid key %r for a route table (lower-case letter first, then [-_0-9a-z], '
+                          'at most 63)' % (option, key))
         if not isinstance(value, str) or not re.match(ROUTE_TABLE_LABEL_VALUE, value):
-            module.fail_json(msg='%s: invalid value %r for %r ([-_0-9a-z], at most 63)' % (option, value, key))
+            raise YCError('%s: invalid value %r for %r ([-_0-9a-z], at most 63)' % (option, value, key))

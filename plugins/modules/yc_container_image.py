@@ -67,16 +67,7 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 requirements:
   - docker (Python SDK) >= 7.0
   - a Docker engine
@@ -148,7 +139,8 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 from ansible_collections.filmopoisk.shs.plugins.module_utils.content_hash import context_hash
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, YCModule
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_registry import repository_of
 
 DOCKER_IMPORT_ERROR = None
 try:
@@ -160,37 +152,31 @@ except ImportError:
 try:
     from yandex.cloud.containerregistry.v1 import image_service_pb2
     from yandex.cloud.containerregistry.v1.image_service_pb2_grpc import ImageServiceStub
-    from yandex.cloud.iam.v1.iam_token_service_pb2_grpc import IamTokenServiceStub
-    from yandexcloud._auth_fabric import get_auth_token_requester
 except ImportError:
     pass  # YCModule reports the missing SDK
 
 DEFAULT_REGISTRY_HOST = 'cr.yandex'
-REPOSITORY_NAME = r'^[a-z0-9]+(?:[._-][a-z0-9]+)*(/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$'
 TAG = r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
 REGISTRY_HOST = r'^[A-Za-z0-9.-]+(:[0-9]+)?$'
 
 
 def check_options(module):
-    """Every option checked before the API or the engine is touched."""
+    """Every option checked before the API or the engine is touched; the repository ('<registry_id>/<name>')."""
     params = module.params
-    if not re.match(r'^[a-z0-9]+$', params['registry_id']):
-        module.fail_json(msg='registry_id: invalid registry ID %r' % params['registry_id'])
-    if not re.match(REPOSITORY_NAME, params['name']):
-        module.fail_json(msg='name: invalid repository name %r (lower-case letters, digits and ._- in path '
-                             'components separated by /)' % params['name'])
+    repository = repository_of(params)
     if params['tag'] is not None and not re.match(TAG, params['tag']):
-        module.fail_json(msg='tag: invalid tag %r (letters, digits, _.-; at most 128)' % params['tag'])
+        raise YCError('tag: invalid tag %r (letters, digits, _.-; at most 128)' % params['tag'])
     if not re.match(REGISTRY_HOST, params['registry_host']):
-        module.fail_json(msg='registry_host: %r is not a host[:port]' % params['registry_host'])
+        raise YCError('registry_host: %r is not a host[:port]' % params['registry_host'])
     if not os.path.isdir(params['path']):
-        module.fail_json(msg='path: %s is not a directory' % params['path'])
+        raise YCError('path: %s is not a directory' % params['path'])
     dockerfile = os.path.normpath(os.path.join(params['path'], params['dockerfile']))
     if not dockerfile.startswith(os.path.normpath(params['path']) + os.sep) or not os.path.isfile(dockerfile):
-        module.fail_json(msg='dockerfile: %s is not a file inside path %s' % (params['dockerfile'], params['path']))
+        raise YCError('dockerfile: %s is not a file inside path %s' % (params['dockerfile'], params['path']))
     for key, value in params['build_args'].items():
         if not isinstance(value, (str, int, float, bool)):
-            module.fail_json(msg='build_args: %s must be a string, got %s' % (key, type(value).__name__))
+            raise YCError('build_args: %s must be a string, got %s' % (key, type(value).__name__))
+    return repository
 
 
 def content_tag(params):
@@ -202,22 +188,11 @@ def content_tag(params):
 def find_image(module, repository, tag):
     """The registry's image with that tag (ImageService.List of the repository), or None."""
     request = image_service_pb2.ListImagesRequest(repository_name=repository)
-    images = module.list_all(ImageServiceStub, 'List', request, 'images', "images of repository '%s'" % repository)
+    images = module.yc.list_all(ImageServiceStub, 'List', request, 'images', "images of repository '%s'" % repository)
     for image in images:
         if tag in image.tags:
             return image
     return None
-
-
-def iam_token(module):
-    """An IAM token for the module's credentials, the way the SDK gets one (an IAM token is used as it is)."""
-    name, value = module.yc.credentials
-    if name == 'iam_token':
-        return value
-    requester = get_auth_token_requester(**{name: value, 'endpoint': module.yc.endpoint})
-    response = module.call(IamTokenServiceStub, 'Create', requester.get_token_request(),
-                           'IAM token for the registry login')
-    return response.iam_token
 
 
 def build(module, client, reference):
@@ -228,27 +203,62 @@ def build(module, client, reference):
                             buildargs=dict((k, str(v)) for k, v in params['build_args'].items()))
     except BuildError as exc:
         lines = [entry.get('stream', entry.get('error', '')).rstrip() for entry in exc.build_log]
-        module.fail_json(msg='Building %s from %s failed: %s' % (reference, params['path'], exc.msg),
-                         build_log=[line for line in lines if line][-30:])
+        raise YCError('Building %s from %s failed: %s' % (reference, params['path'], exc.msg),
+                      build_log=[line for line in lines if line][-30:])
     except DockerException as exc:
-        module.fail_json(msg='Building %s from %s failed: %s' % (reference, params['path'], exc))
+        raise YCError('Building %s from %s failed: %s' % (reference, params['path'], exc))
 
 
-def push(module, client, repository, tag, token):
+def push(client, repository, tag, token):
     """Push with an IAM-token login; the registry's own error when it refuses."""
     try:
         for event in client.api.push(repository, tag=tag, auth_config=dict(username='iam', password=token),
                                      stream=True, decode=True):
             if event.get('error'):
-                module.fail_json(msg='Pushing %s:%s failed: %s' % (repository, tag, event['error']))
+                raise YCError('Pushing %s:%s failed: %s' % (repository, tag, event['error']))
     except DockerException as exc:
-        module.fail_json(msg='Pushing %s:%s failed: %s' % (repository, tag, exc))
+        raise YCError('Pushing %s:%s failed: %s' % (repository, tag, exc))
 
 
 def result_image(params, reference, tag, image):
     return dict(reference=reference, registry_host=params['registry_host'], registry_id=params['registry_id'],
                 repository='%s/%s' % (params['registry_id'], params['name']), tag=tag,
                 digest=image.digest if image is not None else '', id=image.id if image is not None else '')
+
+
+def ensure(module):
+    """Find the tag in the registry; build and push it when it is not there; return the module's result."""
+    params = module.params
+    params['registry_host'] = params['registry_host'] or DEFAULT_REGISTRY_HOST
+    repository = check_options(module)
+    if DOCKER_IMPORT_ERROR:
+        raise YCError(missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR)
+
+    tag = params['tag'] or content_tag(params)
+    remote = '%s/%s' % (params['registry_host'], repository)
+    reference = '%s:%s' % (remote, tag)
+
+    found = find_image(module, repository, tag)
+    if found is not None:
+        return dict(changed=False, pushed=False, image=result_image(params, reference, tag, found))
+    diff = dict(before={}, after=dict(reference=reference))
+    if module.check_mode:
+        return dict(changed=True, pushed=False, diff=diff, image=result_image(params, reference, tag, None))
+
+    token = module.yc.iam_token()[0]  # the registry login (an IAM token given is used as it is)
+    try:
+        client = docker.DockerClient(base_url=params['docker_host']) if params['docker_host'] else \
+            docker.from_env()
+        client.ping()
+    except DockerException as exc:
+        raise YCError('docker_host: cannot reach the Docker engine %s: %s'
+                      % (params['docker_host'] or '(DOCKER_HOST or the local socket)', exc))
+    build(module, client, reference)
+    push(client, remote, tag, token)
+    pushed = find_image(module, repository, tag)
+    if pushed is None:
+        raise YCError('Pushed %s, but the registry does not list tag %s in %s' % (reference, tag, repository))
+    return dict(changed=True, pushed=True, diff=diff, image=result_image(params, reference, tag, pushed))
 
 
 def main():
@@ -267,38 +277,11 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    params['registry_host'] = params['registry_host'] or DEFAULT_REGISTRY_HOST
-    check_options(module)
-    if DOCKER_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR)
-
-    tag = params['tag'] or content_tag(params)
-    repository = '%s/%s' % (params['registry_id'], params['name'])
-    remote = '%s/%s' % (params['registry_host'], repository)
-    reference = '%s:%s' % (remote, tag)
-
-    found = find_image(module, repository, tag)
-    if found is not None:
-        module.exit_json(changed=False, pushed=False, image=result_image(params, reference, tag, found))
-    diff = dict(before={}, after=dict(reference=reference))
-    if module.check_mode:
-        module.exit_json(changed=True, pushed=False, diff=diff, image=result_image(params, reference, tag, None))
-
-    token = iam_token(module)
     try:
-        client = docker.DockerClient(base_url=params['docker_host']) if params['docker_host'] else \
-            docker.from_env()
-        client.ping()
-    except DockerException as exc:
-        module.fail_json(msg='docker_host: cannot reach the Docker engine %s: %s'
-                             % (params['docker_host'] or '(DOCKER_HOST or the local socket)', exc))
-    build(module, client, reference)
-    push(module, client, remote, tag, token)
-    pushed = find_image(module, repository, tag)
-    if pushed is None:
-        module.fail_json(msg='Pushed %s, but the registry does not list tag %s in %s' % (reference, tag, repository))
-    module.exit_json(changed=True, pushed=True, diff=diff, image=result_image(params, reference, tag, pushed))
+        result = ensure(module)
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

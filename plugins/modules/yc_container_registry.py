@@ -45,16 +45,7 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -118,7 +109,7 @@ operation_id:
 import re
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
-    YCModule, Resource, field_mask, labels_ok, named_resource_spec)
+    YCError, YCModule, Resource, field_mask, labels_ok, named_resource_spec)
 
 try:
     from yandex.cloud.containerregistry.v1 import registry_pb2, registry_service_pb2 as svc
@@ -162,21 +153,10 @@ class ContainerRegistry(Resource):
     def delete_request(self, registry):
         return svc.DeleteRegistryRequest(registry_id=registry.id)
 
-    def ensure(self):
-        if self.params['state'] == 'absent' and self.params['force_absent']:
-            self.force_delete()
-        super(ContainerRegistry, self).ensure()
-
-    def force_delete(self):
-        """The absent cycle with ForceDelete (the base class's Delete refuses a registry with images)."""
-        module = self.module
-        current = self.find()
-        if current is None:
-            return  # the base class reports changed=false
-        if not module.check_mode:
-            operation = module.call(self.stub, 'ForceDelete', self.delete_request(current), self.label)
-            module.wait(operation, self.label)
-        module.exit_json(changed=True, diff=dict(before=self.to_user(current), after={}), registry={})
+    def absent(self, current, before, method='Delete'):
+        # ForceDelete removes the repositories and images too; Delete refuses a registry that has them.
+        return super(ContainerRegistry, self).absent(current, before,
+                                                     'ForceDelete' if self.params['force_absent'] else method)
 
 
 def main():
@@ -187,12 +167,16 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not re.match(REGISTRY_NAME, module.params['name']):
-        module.fail_json(msg='name: invalid registry name %r (3-63 lower-case letters, digits and hyphens, starts '
-                             'with a letter, does not end with a hyphen)' % module.params['name'])
-    labels_ok(module, module.params['labels'])
-    module.require_folder_id()
-    ContainerRegistry(module).ensure()
+    try:
+        if not re.match(REGISTRY_NAME, module.params['name']):
+            raise YCError('name: invalid registry name %r (3-63 lower-case letters, digits and hyphens, starts '
+                          'with a letter, does not end with a hyphen)' % module.params['name'])
+        labels_ok(module.params['labels'])
+        module.require_folder_id()
+        result = ContainerRegistry(module).ensure()
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

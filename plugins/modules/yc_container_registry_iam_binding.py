@@ -48,16 +48,7 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -109,8 +100,8 @@ operation_id:
   type: str
 '''
 
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_access import binding_spec, ensure_binding, subject_of
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, YCModule
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_access import binding_spec, ensure_binding
 
 try:
     from yandex.cloud.containerregistry.v1.registry_service_pb2_grpc import RegistryServiceStub
@@ -123,10 +114,13 @@ def main():
         argument_spec=binding_spec(registry_id=dict(type='str', required=True)),
         supports_check_mode=True,
     )
-    subject_type, subject_id = subject_of(module)
-    # containerregistry/v1/registry_service.proto: ListAccessBindings / UpdateAccessBindings, resource_id = registry.
-    ensure_binding(module, RegistryServiceStub, 'registry', 'registry_id', module.params['registry_id'],
-                   subject_type, subject_id)
+    try:
+        # containerregistry/v1/registry_service.proto: ListAccessBindings / UpdateAccessBindings, resource_id =
+        # the registry.
+        result = ensure_binding(module, RegistryServiceStub, 'registry', 'registry_id', module.params['registry_id'])
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -37,16 +37,7 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -84,9 +75,8 @@ operation_id:
   type: str
 '''
 
-import re
-
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, YCModule
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_registry import repository_of
 
 try:
     from yandex.cloud.containerregistry.v1 import repository_pb2, repository_service_pb2 as svc
@@ -94,8 +84,36 @@ try:
 except ImportError:
     pass  # YCModule reports the missing SDK
 
-# UpsertRepositoryRequest.name's pattern, without the registry id in front.
-REPOSITORY_NAME = r'^[a-z0-9]+(?:[._-][a-z0-9]+)*(/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$'
+
+def ensure(module):
+    """Find the repository by its full name; Upsert or Delete it; return the module's result."""
+    params = module.params
+    full_name = repository_of(params)
+    label = "repository '%s'" % full_name
+
+    current = module.yc.call(RepositoryServiceStub, 'GetByName',
+                             svc.GetRepositoryByNameRequest(repository_name=full_name), label, not_found_ok=True)
+    before = dict(id=current.id, name=current.name) if current is not None else {}
+    if params['state'] == 'absent':
+        if current is None:
+            return dict(changed=False, repository={})
+        result = dict(changed=True, diff=dict(before=before, after={}), repository={})
+        if not module.check_mode:
+            operation = module.yc.call(RepositoryServiceStub, 'Delete',
+                                       svc.DeleteRepositoryRequest(repository_id=current.id), label)
+            module.yc.wait(operation, label)
+            result['operation_id'] = operation.id
+        return result
+
+    if current is not None:
+        return dict(changed=False, repository=before)
+    if module.check_mode:
+        return dict(changed=True, diff=dict(before={}, after=dict(name=full_name)), repository=dict(name=full_name))
+    # Upsert is idempotent: a retried call cannot make a second repository.
+    operation = module.yc.call(RepositoryServiceStub, 'Upsert', svc.UpsertRepositoryRequest(name=full_name), label)
+    done = module.yc.wait(operation, label, response_type=repository_pb2.Repository)
+    after = dict(id=done.id, name=done.name) if done is not None else {}
+    return dict(changed=True, diff=dict(before={}, after=after), repository=after, operation_id=operation.id)
 
 
 def main():
@@ -107,39 +125,11 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    if not re.match(r'^[a-z0-9]+$', params['registry_id']):
-        module.fail_json(msg='registry_id: invalid registry ID %r' % params['registry_id'])
-    if not re.match(REPOSITORY_NAME, params['name']):
-        module.fail_json(msg='name: invalid repository name %r (lower-case letters, digits and ._- in path '
-                             'components separated by /)' % params['name'])
-    full_name = '%s/%s' % (params['registry_id'], params['name'])
-    label = "repository '%s'" % full_name
-
-    current = module.call(RepositoryServiceStub, 'GetByName', svc.GetRepositoryByNameRequest(repository_name=full_name),
-                          label, not_found_ok=True)
-    before = dict(id=current.id, name=current.name) if current is not None else {}
-    if params['state'] == 'absent':
-        if current is None:
-            module.exit_json(changed=False, repository={})
-        result = dict(changed=True, diff=dict(before=before, after={}), repository={})
-        if not module.check_mode:
-            operation = module.call(RepositoryServiceStub, 'Delete',
-                                    svc.DeleteRepositoryRequest(repository_id=current.id), label)
-            module.wait(operation, label)
-            result['operation_id'] = operation.id
-        module.exit_json(**result)
-
-    if current is not None:
-        module.exit_json(changed=False, repository=before)
-    if module.check_mode:
-        module.exit_json(changed=True, diff=dict(before={}, after=dict(name=full_name)),
-                         repository=dict(name=full_name))
-    # Upsert is idempotent: a retried call cannot make a second repository.
-    operation = module.call(RepositoryServiceStub, 'Upsert', svc.UpsertRepositoryRequest(name=full_name), label)
-    done = module.wait(operation, label, response_type=repository_pb2.Repository)
-    after = dict(id=done.id, name=done.name) if done is not None else {}
-    module.exit_json(changed=True, diff=dict(before={}, after=after), repository=after, operation_id=operation.id)
+    try:
+        result = ensure(module)
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

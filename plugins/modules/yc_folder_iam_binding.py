@@ -43,16 +43,7 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -101,8 +92,8 @@ operation_id:
   type: str
 '''
 
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_access import binding_spec, ensure_binding, subject_of
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, YCModule
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_access import binding_spec, ensure_binding
 
 try:
     from yandex.cloud.resourcemanager.v1.folder_service_pb2_grpc import FolderServiceStub
@@ -118,9 +109,11 @@ def main():
         required_one_of=[['member', 'subject_id']],
         supports_check_mode=True,
     )
-    folder_id = module.require_folder_id()
-    subject_type, subject_id = subject_of(module)
-    ensure_binding(module, FolderServiceStub, 'folder', 'folder_id', folder_id, subject_type, subject_id)
+    try:
+        result = ensure_binding(module, FolderServiceStub, 'folder', 'folder_id', module.require_folder_id())
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

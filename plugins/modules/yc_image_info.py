@@ -34,17 +34,7 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-    details: Reads only.
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.info_attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -117,7 +107,7 @@ image:
       type: str
 '''
 
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, YCModule
 
 try:
     from yandex.cloud.compute.v1 import image_pb2, image_service_pb2 as svc
@@ -148,15 +138,19 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    if params['image_id']:
-        image = module.call(ImageServiceStub, 'Get', svc.GetImageRequest(image_id=params['image_id']),
-                            'image %s' % params['image_id'])
-    else:
-        if not params['folder_id']:
-            module.fail_json(msg='folder_id must not be empty with family')
-        image = module.call(ImageServiceStub, 'GetLatestByFamily',
-                            svc.GetImageLatestByFamilyRequest(folder_id=params['folder_id'], family=params['family']),
-                            "of image family '%s' in folder %s" % (params['family'], params['folder_id']))
+    try:
+        if params['image_id']:
+            image = module.yc.call(ImageServiceStub, 'Get', svc.GetImageRequest(image_id=params['image_id']),
+                                   'image %s' % params['image_id'])
+        else:
+            if not params['folder_id']:
+                raise YCError('folder_id must not be empty with family')
+            image = module.yc.call(ImageServiceStub, 'GetLatestByFamily',
+                                   svc.GetImageLatestByFamilyRequest(folder_id=params['folder_id'],
+                                                                     family=params['family']),
+                                   "of image family '%s' in folder %s" % (params['family'], params['folder_id']))
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
     module.exit_json(changed=False, image=image_to_user(image))
 
 

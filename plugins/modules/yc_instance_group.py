@@ -31,21 +31,6 @@ description:
     with the new C(user-data); only per-boot ones (C(bootcmd)) run, and COI starts the new C(docker-compose). Set
     O(deploy_policy.minimal_action=recreate) to have every template change re-create the instances."
 options:
-  name:
-    description: Group name.
-    type: str
-    required: true
-  description:
-    description: Description.
-    type: str
-    default: ''
-  labels:
-    description: Labels of the group. Not managed when omitted (the group keeps its labels); see O(purge_labels).
-    type: dict
-  purge_labels:
-    description: Remove labels that are not in O(labels). With V(false), O(labels) are added to the existing ones.
-    type: bool
-    default: true
   variables:
     description: Variables for templates in O(instance_template) (C({key}) substitutions).
     type: dict
@@ -198,7 +183,8 @@ options:
         type: bool
         default: false
   scale_policy:
-    description: How many instances. Required to create.
+    description: How many instances, exactly one of O(scale_policy.fixed_scale) and O(scale_policy.auto_scale).
+      Required to create.
     type: dict
     suboptions:
       fixed_scale:
@@ -316,7 +302,8 @@ options:
         type: int
         default: 2
       http_options:
-        description: HTTP check (a 200 is healthy).
+        description: HTTP check (a 200 is healthy). Exactly one of O(health_checks[].http_options) and
+          O(health_checks[].tcp_options).
         type: dict
         suboptions:
           port:
@@ -381,26 +368,13 @@ options:
     description: Wait (up to O(wait_timeout)) until all instances are C(RUNNING_ACTUAL).
     type: bool
     default: true
-  state:
-    description: Whether the group should exist.
-    type: str
-    choices: [present, absent]
-    default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.named
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -437,7 +411,9 @@ EXAMPLES = r'''
 
 RETURN = r'''
 instance_group:
-  description: The group as the API holds it (the module's option shape plus id, status, folder_id, created_at).
+  description:
+    - The group as the API holds it, in the module's option shape plus id, status, folder_id and created_at
+      (M(filmopoisk.shs.yc_instance_group_info) returns the same, plus the instance counts).
   returned: always
   type: dict
   contains:
@@ -551,258 +527,19 @@ operation_id:
   type: str
 '''
 
-import hashlib
 import time
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
-    YCModule, Resource, field_mask, labels_ok, name_ok, zone_ok)
-from ansible_collections.filmopoisk.shs.plugins.module_utils.instance_group_policies import (
-    auto_healing_policy_from_user, auto_healing_policy_to_user, deploy_policy_from_user, deploy_policy_to_user)
+    YCError, YCModule, Resource, field_mask, named_resource_spec)
+from ansible_collections.filmopoisk.shs.plugins.module_utils.instance_group import (
+    CREATE_REQUIRED, MASK_PATHS, UPDATE_REQUIRED, copy_field, group_to_user, instance_to_user, request_from_options,
+    validate)
 
 try:
-    from google.protobuf.duration_pb2 import Duration
     from yandex.cloud.compute.v1.instancegroup import instance_group_pb2 as ig_pb2, instance_group_service_pb2 as svc
     from yandex.cloud.compute.v1.instancegroup.instance_group_service_pb2_grpc import InstanceGroupServiceStub
 except ImportError:
     pass  # YCModule reports the missing SDK
-
-GB = 1 << 30
-# user-facing option -> the top-level field of the API (= the update mask path)
-MASK_PATHS = dict(description='description', labels='labels', variables='variables',
-                  service_account_id='service_account_id', deletion_protection='deletion_protection',
-                  instance_template='instance_template', scale_policy='scale_policy',
-                  allocation_policy='allocation_policy', deploy_policy='deploy_policy',
-                  health_checks='health_checks_spec', max_checking_health_duration='health_checks_spec',
-                  load_balancer='load_balancer_spec', auto_healing_policy='auto_healing_policy')
-CREATE_REQUIRED = ('service_account_id', 'instance_template', 'scale_policy', 'allocation_policy', 'deploy_policy')
-# UpdateInstanceGroupRequest fields YC requires in every Update whatever the mask names (`(required) = true` in
-# instance_group_service.proto; en/compute/instancegroup/api-ref/grpc/InstanceGroup/update.md). Terraform sends
-# them too. Option name = field name for all five.
-UPDATE_REQUIRED = ('instance_template', 'scale_policy', 'deploy_policy', 'allocation_policy', 'service_account_id')
-
-
-def seconds(duration):
-    return duration.seconds
-
-
-def duration(value):
-    return Duration(seconds=int(value))
-
-
-def secret_safe(value):
-    data = value.encode('utf-8')
-    return 'sha256:%s (%d bytes)' % (hashlib.sha256(data).hexdigest()[:16], len(data))
-
-
-def mode_name(mode):
-    return ig_pb2.AttachedDiskSpec.Mode.Name(mode).lower() if mode else 'read_write'
-
-
-def memory_gb(value):
-    gb = value / float(GB)
-    return int(gb) if gb == int(gb) else gb
-
-
-# -- API message -> the module's option shape (from a group or from the request the options make) ------------
-
-def template_to_user(template):
-    nics = []
-    for nic in template.network_interface_specs:
-        address = nic.primary_v4_address_spec
-        nics.append(dict(network_id=nic.network_id, subnet_ids=list(nic.subnet_ids),
-                         nat=address.HasField('one_to_one_nat_spec'), ip_address=address.address,
-                         security_group_ids=list(nic.security_group_ids)))
-    boot = template.boot_disk_spec
-    return dict(
-        description=template.description, labels=dict(template.labels), platform_id=template.platform_id,
-        resources=dict(cores=template.resources_spec.cores, memory=memory_gb(template.resources_spec.memory),
-                       core_fraction=template.resources_spec.core_fraction, gpus=template.resources_spec.gpus),
-        boot_disk=dict(image_id=boot.disk_spec.image_id, size=boot.disk_spec.size // GB, type=boot.disk_spec.type_id,
-                       mode=mode_name(boot.mode)),
-        secondary_disks=[dict(device_name=d.device_name, name=d.name, size=d.disk_spec.size // GB,
-                              type=d.disk_spec.type_id, image_id=d.disk_spec.image_id, mode=mode_name(d.mode))
-                         for d in template.secondary_disk_specs],
-        network_interfaces=nics,
-        metadata=dict((key, secret_safe(value)) for key, value in template.metadata.items()),
-        name=template.name, hostname=template.hostname, service_account_id=template.service_account_id,
-        preemptible=template.scheduling_policy.preemptible)
-
-
-def scale_to_user(policy):
-    if policy.HasField('auto_scale'):
-        auto = policy.auto_scale
-        return dict(auto_scale=dict(min_zone_size=auto.min_zone_size, max_size=auto.max_size,
-                                    initial_size=auto.initial_size,
-                                    cpu_utilization_target=auto.cpu_utilization_rule.utilization_target,
-                                    measurement_duration=seconds(auto.measurement_duration),
-                                    warmup_duration=seconds(auto.warmup_duration),
-                                    stabilization_duration=seconds(auto.stabilization_duration)))
-    return dict(fixed_scale=dict(size=policy.fixed_scale.size))
-
-
-def group_to_user(group):
-    """The module's option shape of an InstanceGroup or a CreateInstanceGroupRequest (same field names)."""
-    checks = []
-    for check in group.health_checks_spec.health_check_specs:
-        entry = dict(interval=seconds(check.interval), timeout=seconds(check.timeout),
-                     healthy_threshold=check.healthy_threshold, unhealthy_threshold=check.unhealthy_threshold)
-        if check.HasField('http_options'):
-            entry['http_options'] = dict(port=check.http_options.port, path=check.http_options.path)
-        else:
-            entry['tcp_options'] = dict(port=check.tcp_options.port)
-        checks.append(entry)
-    user = dict(
-        name=group.name, description=group.description, labels=dict(group.labels),
-        variables=dict((v.key, v.value) for v in group.variables), service_account_id=group.service_account_id,
-        deletion_protection=group.deletion_protection,
-        instance_template=template_to_user(group.instance_template),
-        scale_policy=scale_to_user(group.scale_policy),
-        allocation_policy=dict(zones=[zone.zone_id for zone in group.allocation_policy.zones]),
-        deploy_policy=deploy_policy_to_user(group.deploy_policy),
-        auto_healing_policy=auto_healing_policy_to_user(group),
-        health_checks=checks,
-        max_checking_health_duration=seconds(group.health_checks_spec.max_checking_health_duration),
-        load_balancer=None)
-    if group.HasField('load_balancer_spec'):
-        spec = group.load_balancer_spec
-        user['load_balancer'] = dict(target_group_name=spec.target_group_spec.name,
-                                     target_group_description=spec.target_group_spec.description,
-                                     target_group_labels=dict(spec.target_group_spec.labels),
-                                     max_opening_traffic_duration=seconds(spec.max_opening_traffic_duration))
-    return user
-
-
-# -- the module's options -> API messages ------------------------------------------------------------------
-
-def template_from_options(options):
-    template = ig_pb2.InstanceTemplate(
-        description=options['description'], labels=options['labels'], platform_id=options['platform_id'],
-        metadata=dict((key, str(value)) for key, value in options['metadata'].items()),
-        name=options['name'], hostname=options['hostname'], service_account_id=options['service_account_id'])
-    resources = options['resources']
-    template.resources_spec.cores = resources['cores']
-    template.resources_spec.memory = int(round(resources['memory'] * GB))
-    template.resources_spec.core_fraction = resources['core_fraction']
-    template.resources_spec.gpus = resources['gpus']
-    boot = options['boot_disk']
-    template.boot_disk_spec.mode = ig_pb2.AttachedDiskSpec.Mode.Value(boot['mode'].upper())
-    template.boot_disk_spec.disk_spec.image_id = boot['image_id']
-    template.boot_disk_spec.disk_spec.size = boot['size'] * GB
-    template.boot_disk_spec.disk_spec.type_id = boot['type']
-    for disk in options['secondary_disks']:
-        spec = template.secondary_disk_specs.add(device_name=disk['device_name'], name=disk['name'],
-                                                 mode=ig_pb2.AttachedDiskSpec.Mode.Value(disk['mode'].upper()))
-        spec.disk_spec.size = disk['size'] * GB
-        spec.disk_spec.type_id = disk['type']
-        if disk['image_id']:
-            spec.disk_spec.image_id = disk['image_id']
-    for nic in options['network_interfaces']:
-        spec = template.network_interface_specs.add(network_id=nic['network_id'], subnet_ids=nic['subnet_ids'],
-                                                    security_group_ids=nic['security_group_ids'])
-        spec.primary_v4_address_spec.address = nic['ip_address']
-        if nic['nat']:
-            spec.primary_v4_address_spec.one_to_one_nat_spec.ip_version = ig_pb2.IPV4
-    template.scheduling_policy.preemptible = options['preemptible']
-    return template
-
-
-def request_from_options(module):
-    params = module.params
-    request = svc.CreateInstanceGroupRequest(
-        folder_id=params['folder_id'], name=params['name'], description=params['description'],
-        labels=params['labels'] or {}, service_account_id=params['service_account_id'] or '',
-        deletion_protection=params['deletion_protection'],
-        variables=[ig_pb2.Variable(key=key, value=str(value)) for key, value in sorted(params['variables'].items())])
-    if params['instance_template']:
-        request.instance_template.CopyFrom(template_from_options(params['instance_template']))
-    scale = params['scale_policy']
-    if scale:
-        if scale.get('auto_scale'):
-            auto = scale['auto_scale']
-            spec = request.scale_policy.auto_scale
-            spec.min_zone_size, spec.max_size, spec.initial_size = (auto['min_zone_size'], auto['max_size'],
-                                                                    auto['initial_size'])
-            spec.cpu_utilization_rule.utilization_target = auto['cpu_utilization_target']
-            spec.measurement_duration.CopyFrom(duration(auto['measurement_duration']))
-            spec.warmup_duration.CopyFrom(duration(auto['warmup_duration']))
-            spec.stabilization_duration.CopyFrom(duration(auto['stabilization_duration']))
-        else:
-            request.scale_policy.fixed_scale.size = scale['fixed_scale']['size']
-    if params['allocation_policy']:
-        for zone in params['allocation_policy']['zones']:
-            request.allocation_policy.zones.add(zone_id=zone)
-    if params['deploy_policy']:
-        request.deploy_policy.CopyFrom(deploy_policy_from_user(params['deploy_policy'], duration))
-    if params['auto_healing_policy']:  # left out: not sent (a new group gets YC's default)
-        request.auto_healing_policy.CopyFrom(auto_healing_policy_from_user(params['auto_healing_policy']))
-    for check in params['health_checks']:
-        spec = request.health_checks_spec.health_check_specs.add(
-            interval=duration(check['interval']), timeout=duration(check['timeout']),
-            healthy_threshold=check['healthy_threshold'], unhealthy_threshold=check['unhealthy_threshold'])
-        if check.get('http_options'):
-            spec.http_options.port, spec.http_options.path = check['http_options']['port'], check['http_options']['path']
-        else:
-            spec.tcp_options.port = check['tcp_options']['port']
-    if params['max_checking_health_duration']:
-        request.health_checks_spec.max_checking_health_duration.CopyFrom(
-            duration(params['max_checking_health_duration']))
-    balancer = params['load_balancer']
-    if balancer:
-        request.load_balancer_spec.target_group_spec.name = balancer['target_group_name']
-        request.load_balancer_spec.target_group_spec.description = balancer['target_group_description']
-        request.load_balancer_spec.target_group_spec.labels.update(balancer['target_group_labels'])
-        request.load_balancer_spec.max_opening_traffic_duration.CopyFrom(
-            duration(balancer['max_opening_traffic_duration']))
-    return request
-
-
-def validate(module):
-    """Errors the API would give after the fact, given now and naming the option."""
-    params = module.params
-    name_ok(module, params['name'])
-    labels_ok(module, params['labels'])
-    template = params['instance_template']
-    if template:
-        labels_ok(module, template['labels'], 'instance_template.labels')
-        if template['resources']['cores'] < 1 or template['resources']['memory'] <= 0:
-            module.fail_json(msg='instance_template.resources: cores and memory must be positive')
-        if not template['network_interfaces']:
-            module.fail_json(msg='instance_template.network_interfaces: at least one interface')
-        for key, value in template['metadata'].items():
-            if not isinstance(value, str):
-                module.fail_json(msg='instance_template.metadata.%s must be a string (use to_json/to_yaml)' % key)
-    scale = params['scale_policy']
-    if scale is not None and bool(scale.get('fixed_scale')) == bool(scale.get('auto_scale')):
-        module.fail_json(msg='scale_policy: set exactly one of fixed_scale, auto_scale')
-    if scale and scale.get('fixed_scale') and scale['fixed_scale']['size'] < 0:
-        module.fail_json(msg='scale_policy.fixed_scale.size must be 0 or more')
-    if params['allocation_policy']:
-        if not params['allocation_policy']['zones']:
-            module.fail_json(msg='allocation_policy.zones: at least one zone')
-        for zone in params['allocation_policy']['zones']:
-            zone_ok(module, zone, 'allocation_policy.zones')
-    for index, check in enumerate(params['health_checks']):
-        where = 'health_checks[%d]' % index
-        if bool(check.get('http_options')) == bool(check.get('tcp_options')):
-            module.fail_json(msg='%s: set exactly one of http_options, tcp_options' % where)
-        if check['interval'] < 1 or check['timeout'] < 1 or check['timeout'] > check['interval']:
-            module.fail_json(msg='%s: interval and timeout are whole seconds >= 1 and timeout <= interval' % where)
-    for option in ('deploy_policy',):
-        for key, value in (params[option] or {}).items():
-            if isinstance(value, int) and value < 0:
-                module.fail_json(msg='%s.%s must be 0 or more' % (option, key))
-
-
-def copy_field(source, target, name):
-    value = getattr(source, name)
-    if hasattr(value, 'CopyFrom'):
-        getattr(target, name).CopyFrom(value)
-    elif hasattr(value, 'extend'):
-        getattr(target, name).extend(value)
-    elif hasattr(value, 'update'):
-        getattr(target, name).update(value)
-    else:
-        setattr(target, name, value)
 
 
 class InstanceGroup(Resource):
@@ -821,20 +558,14 @@ class InstanceGroup(Resource):
         return "instance group '%s'" % self.params['name']
 
     def list_request(self):
-        return svc.ListInstanceGroupsRequest(folder_id=self.module.require_folder_id())
+        # FULL: the template's metadata is compared too (en/compute/instancegroup/api-ref/grpc/InstanceGroup/list.md)
+        return svc.ListInstanceGroupsRequest(folder_id=self.module.require_folder_id(), view=svc.FULL)
 
     def get_request(self, resource_id):
         return svc.GetInstanceGroupRequest(instance_group_id=resource_id, view=svc.FULL)
 
-    def find(self):
-        found = super(InstanceGroup, self).find()
-        return self.get(found.id) if found is not None else None  # List gives BASIC; compare the FULL view
-
     def to_user(self, group):
-        user = group_to_user(group)
-        user.update(id=group.id, folder_id=group.folder_id, status=ig_pb2.InstanceGroup.Status.Name(group.status),
-                    created_at=group.created_at.ToJsonString())
-        return user
+        return group_to_user(group)
 
     def desired(self):
         """Every option the user manages, in the same shape to_user gives (defaults included)."""
@@ -847,7 +578,7 @@ class InstanceGroup(Resource):
     def create_request(self, desired):
         missing = [key for key in CREATE_REQUIRED if not self.params.get(key)]
         if missing:
-            self.module.fail_json(msg='%s does not exist; to create it set %s' % (self.label, ', '.join(missing)))
+            raise YCError('%s does not exist; to create it set %s' % (self.label, ', '.join(missing)))
         return self.request
 
     def update_request(self, group, after, paths):
@@ -867,27 +598,19 @@ class InstanceGroup(Resource):
 
     def delete_request(self, group):
         if group.deletion_protection:
-            self.module.fail_json(msg='%s has deletion_protection; set it to false first' % self.label)
+            raise YCError('%s has deletion_protection; set it to false first' % self.label)
         return svc.DeleteInstanceGroupRequest(instance_group_id=group.id)
 
     # -- instances ----------------------------------------------------------------------------------------
 
     def instances(self, group_id):
         request = svc.ListInstanceGroupInstancesRequest(instance_group_id=group_id)
-        found = self.module.list_all(self.stub, 'ListInstances', request, 'instances', 'instances of ' + self.label)
-        result = []
-        for instance in found:
-            nic = instance.network_interfaces[0] if instance.network_interfaces else None
-            result.append(dict(
-                name=instance.name, fqdn=instance.fqdn, instance_id=instance.instance_id,
-                status=ig_pb2.ManagedInstance.Status.Name(instance.status), status_message=instance.status_message,
-                zone_id=instance.zone_id, address=nic.primary_v4_address.address if nic else '',
-                nat_address=nic.primary_v4_address.one_to_one_nat.address if nic else ''))
-        return sorted(result, key=lambda item: item['name'])
+        found = self.yc.list_all(self.stub, 'ListInstances', request, 'instances', 'instances of ' + self.label)
+        return sorted((instance_to_user(instance) for instance in found), key=lambda item: item['name'])
 
     def wait_for_instances(self, group_id, target_size):
         """Until target_size instances are RUNNING_ACTUAL and nothing else is left; our own deadline."""
-        deadline = time.monotonic() + self.module.params['wait_timeout']
+        deadline = time.monotonic() + self.params['wait_timeout']
         while True:
             instances = self.instances(group_id)
             running = [i for i in instances if i['status'] == 'RUNNING_ACTUAL']
@@ -895,29 +618,22 @@ class InstanceGroup(Resource):
                 return instances
             if time.monotonic() >= deadline:
                 states = ', '.join('%s %s %s' % (i['name'], i['status'], i['status_message']) for i in instances)
-                self.module.fail_json(msg='Timed out after %ds waiting for %d instances of %s to be RUNNING_ACTUAL '
-                                          '(now: %s)' % (self.module.params['wait_timeout'], target_size, self.label,
-                                                         states or 'none'), instances=instances)
+                raise YCError('Timed out after %ds waiting for %d instances of %s to be RUNNING_ACTUAL (now: %s)'
+                              % (self.params['wait_timeout'], target_size, self.label, states or 'none'),
+                              instances=instances)
             time.sleep(2)
 
     def ensure(self):
-        """Resource.ensure, then the instances: wait for them when asked, and return them."""
-        module = self.module
-        original_exit = module.exit_json
-
-        def exit_json(**result):
-            module.exit_json = original_exit
-            group = result.get(self.kind) or {}
-            if group.get('id') and not module.check_mode and module.params['state'] == 'present':
-                scale = group.get('scale_policy') or {}
-                size = (scale.get('fixed_scale') or {}).get('size')
-                if module.params['wait'] and module.params['wait_for_instances'] and size is not None:
-                    result['instances'] = self.wait_for_instances(group['id'], size)
-                else:
-                    result['instances'] = self.instances(group['id'])
-            original_exit(**result)
-        module.exit_json = exit_json
-        super(InstanceGroup, self).ensure()
+        """Resource.ensure, then the instances of a group that is there: waited for when asked, and returned."""
+        result = super(InstanceGroup, self).ensure()
+        group = result.get(self.kind) or {}
+        if group.get('id') and not self.module.check_mode and self.params['state'] == 'present':
+            size = ((group.get('scale_policy') or {}).get('fixed_scale') or {}).get('size')
+            if self.params['wait'] and self.params['wait_for_instances'] and size is not None:
+                result['instances'] = self.wait_for_instances(group['id'], size)
+            else:
+                result['instances'] = self.instances(group['id'])
+        return result
 
 
 def main():
@@ -947,16 +663,13 @@ def main():
         preemptible=dict(type='bool', default=False),
     )
     module = YCModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            description=dict(type='str', default=''),
-            labels=dict(type='dict'),
-            purge_labels=dict(type='bool', default=True),
+        argument_spec=named_resource_spec(
             variables=dict(type='dict', default={}),
             service_account_id=dict(type='str'),
             deletion_protection=dict(type='bool', default=False),
             instance_template=dict(type='dict', options=template_options),
-            scale_policy=dict(type='dict', options=dict(
+            scale_policy=dict(type='dict', mutually_exclusive=[['fixed_scale', 'auto_scale']],
+                              required_one_of=[['fixed_scale', 'auto_scale']], options=dict(
                 fixed_scale=dict(type='dict', options=dict(size=dict(type='int', required=True))),
                 auto_scale=dict(type='dict', options=dict(
                     min_zone_size=dict(type='int', default=1), max_size=dict(type='int', required=True),
@@ -974,7 +687,9 @@ def main():
                                     choices=['live_update', 'restart', 'recreate']))),
             auto_healing_policy=dict(type='dict', options=dict(
                 auto_healing_action=dict(type='str', default='restart', choices=['restart', 'recreate', 'none']))),
-            health_checks=dict(type='list', elements='dict', default=[], options=dict(
+            health_checks=dict(type='list', elements='dict', default=[],
+                               mutually_exclusive=[['http_options', 'tcp_options']],
+                               required_one_of=[['http_options', 'tcp_options']], options=dict(
                 interval=dict(type='int', default=2), timeout=dict(type='int', default=1),
                 healthy_threshold=dict(type='int', default=2), unhealthy_threshold=dict(type='int', default=2),
                 http_options=dict(type='dict', options=dict(port=dict(type='int', required=True),
@@ -987,13 +702,16 @@ def main():
                 target_group_labels=dict(type='dict', default={}),
                 max_opening_traffic_duration=dict(type='int', default=0))),
             wait_for_instances=dict(type='bool', default=True),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
         ),
         supports_check_mode=True,
     )
-    module.require_folder_id()
-    validate(module)
-    InstanceGroup(module).ensure()
+    try:
+        module.require_folder_id()
+        validate(module.params)
+        result = InstanceGroup(module).ensure()
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -16,6 +16,8 @@ description:
     O(instances=false), their instances (name, FQDN, addresses, status). Changes nothing.
   - Groups are read with the API's C(BASIC) view, so instance metadata (the COI C(docker-compose) and
     C(user-data), which carry secrets) is never returned.
+  - A group has the same shape as RV(filmopoisk.shs.yc_instance_group#module:instance_group) (one conversion for
+    both modules), plus its instance counts and RV(instance_groups[].instances).
 options:
   name:
     description: Only the group of this name (an empty list when there is none).
@@ -28,17 +30,7 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-    details: Reads only.
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.info_attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -121,6 +113,31 @@ instance_groups:
         V(restart), YC's default.
       type: dict
       sample: {auto_healing_action: restart}
+    variables:
+      description: As the option O(filmopoisk.shs.yc_instance_group#module:variables).
+      type: dict
+    instance_template:
+      description:
+        - As the option O(filmopoisk.shs.yc_instance_group#module:instance_template).
+        - C(metadata) is V({}) here (the C(BASIC) view leaves it out).
+      type: dict
+    scale_policy:
+      description: As the option O(filmopoisk.shs.yc_instance_group#module:scale_policy).
+      type: dict
+      sample: {fixed_scale: {size: 2}}
+    allocation_policy:
+      description: As the option O(filmopoisk.shs.yc_instance_group#module:allocation_policy).
+      type: dict
+    health_checks:
+      description: As the option O(filmopoisk.shs.yc_instance_group#module:health_checks).
+      type: list
+      elements: dict
+    max_checking_health_duration:
+      description: As the option O(filmopoisk.shs.yc_instance_group#module:max_checking_health_duration).
+      type: int
+    load_balancer:
+      description: As the option O(filmopoisk.shs.yc_instance_group#module:load_balancer); V(null) without one.
+      type: dict
     instances:
       description: The instances (when O(instances)), by name.
       type: list
@@ -129,34 +146,15 @@ instance_groups:
                 status_message: "", zone_id: ru-central1-a, address: 10.130.0.3, nat_address: ""}]
 '''
 
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule, name_ok
-from ansible_collections.filmopoisk.shs.plugins.module_utils.instance_group_policies import (
-    auto_healing_policy_to_user, deploy_policy_to_user)
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, YCModule, name_ok
+from ansible_collections.filmopoisk.shs.plugins.module_utils.instance_group import (
+    group_to_user, instance_counts, instance_to_user)
 
 try:
-    from yandex.cloud.compute.v1.instancegroup import instance_group_pb2 as ig_pb2, instance_group_service_pb2 as svc
+    from yandex.cloud.compute.v1.instancegroup import instance_group_service_pb2 as svc
     from yandex.cloud.compute.v1.instancegroup.instance_group_service_pb2_grpc import InstanceGroupServiceStub
 except ImportError:
     pass  # YCModule reports the missing SDK
-
-
-def instance_to_user(instance):
-    nic = instance.network_interfaces[0] if instance.network_interfaces else None
-    return dict(name=instance.name, fqdn=instance.fqdn, instance_id=instance.instance_id,
-                status=ig_pb2.ManagedInstance.Status.Name(instance.status), status_message=instance.status_message,
-                zone_id=instance.zone_id, address=nic.primary_v4_address.address if nic else '',
-                nat_address=nic.primary_v4_address.one_to_one_nat.address if nic else '')
-
-
-def group_to_user(group):
-    state = group.managed_instances_state
-    return dict(id=group.id, name=group.name, folder_id=group.folder_id, description=group.description,
-                labels=dict(group.labels), status=ig_pb2.InstanceGroup.Status.Name(group.status),
-                service_account_id=group.service_account_id, deletion_protection=group.deletion_protection,
-                created_at=group.created_at.ToJsonString(), target_size=state.target_size,
-                running_actual_count=state.running_actual_count, running_outdated_count=state.running_outdated_count,
-                processing_count=state.processing_count, deploy_policy=deploy_policy_to_user(group.deploy_policy),
-                auto_healing_policy=auto_healing_policy_to_user(group))
 
 
 def main():
@@ -168,23 +166,22 @@ def main():
         ),
         supports_check_mode=True,
     )
-    name_ok(module, module.params['name'])
-    request = svc.ListInstanceGroupsRequest(folder_id=module.require_folder_id(), view=svc.BASIC)
-    if module.params['name']:
-        found = module.find_by_name(InstanceGroupServiceStub, request, 'instance_groups', module.params['name'],
-                                    'of instance groups')
-        groups = [found] if found is not None else []
-    else:
-        groups = module.list_all(InstanceGroupServiceStub, 'List', request, 'instance_groups', 'of instance groups')
     result = []
-    for group in sorted(groups, key=lambda g: g.name):
-        entry = group_to_user(group)
-        if module.params['instances']:
-            listing = svc.ListInstanceGroupInstancesRequest(instance_group_id=group.id)
-            instances = module.list_all(InstanceGroupServiceStub, 'ListInstances', listing, 'instances',
-                                        "instances of instance group '%s'" % group.name)
-            entry['instances'] = sorted((instance_to_user(i) for i in instances), key=lambda i: i['name'])
-        result.append(entry)
+    try:
+        name_ok(module.params['name'])
+        request = svc.ListInstanceGroupsRequest(folder_id=module.require_folder_id(), view=svc.BASIC)
+        groups = module.yc.list_named(InstanceGroupServiceStub, request, 'instance_groups', module.params['name'],
+                                      'of instance groups')
+        for group in groups:
+            entry = dict(group_to_user(group), **instance_counts(group))
+            if module.params['instances']:
+                listing = svc.ListInstanceGroupInstancesRequest(instance_group_id=group.id)
+                instances = module.yc.list_all(InstanceGroupServiceStub, 'ListInstances', listing, 'instances',
+                                               "instances of instance group '%s'" % group.name)
+                entry['instances'] = sorted((instance_to_user(i) for i in instances), key=lambda i: i['name'])
+            result.append(entry)
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
     module.exit_json(changed=False, instance_groups=result)
 
 

@@ -16,40 +16,15 @@ description:
   - Updates send only the changed fields (an update mask); a second run with the same options reports no change.
   - The same resource as Terraform's C(yandex_vpc_network).
 options:
-  name:
-    description: Network name (lower-case letters, digits, hyphens; starts with a letter; at most 63).
-    type: str
-    required: true
-  description:
-    description: Description. Not managed when omitted.
-    type: str
-  labels:
-    description: Labels. Not managed when omitted; see O(purge_labels).
-    type: dict
-  purge_labels:
-    description: Remove labels that are not in O(labels). With V(false), O(labels) are added to the existing ones.
-    type: bool
-    default: true
   state:
     description: V(absent) deletes the network (the API refuses while subnets are in it).
-    type: str
-    choices: [present, absent]
-    default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.named
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -114,7 +89,7 @@ operation_id:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
-    YCModule, Resource, check_named_resource, field_mask, named_resource_spec)
+    YCError, YCModule, Resource, check_named_resource, field_mask, named_resource_spec)
 
 try:
     from yandex.cloud.vpc.v1 import network_pb2, network_service_pb2 as svc
@@ -156,12 +131,13 @@ class Network(Resource):
 
 
 def main():
-    module = YCModule(
-        argument_spec=named_resource_spec(),
-        supports_check_mode=True,
-    )
-    check_named_resource(module)
-    Network(module).ensure()
+    module = YCModule(argument_spec=named_resource_spec(), supports_check_mode=True)
+    try:
+        check_named_resource(module)
+        result = Network(module).ensure()
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

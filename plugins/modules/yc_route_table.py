@@ -20,10 +20,6 @@ description:
   - O(network_id) cannot change once the table exists (the module says so instead of recreating it).
   - The same resource as Terraform's C(yandex_vpc_route_table).
 options:
-  name:
-    description: Route table name (lower-case letters, digits, hyphens; starts with a letter; at most 63).
-    type: str
-    required: true
   network_id:
     description: ID of the network (RV(filmopoisk.shs.yc_network#module:network.id)). Required to create.
     type: str
@@ -53,37 +49,18 @@ options:
           - Next hop, an internal IPv4 address (e.g. a NAT instance). A V(0.0.0.0/0) route to an address also
             disables the public addresses of VMs in the subnets that use the table.
         type: str
-  description:
-    description: Description. Not managed when omitted.
-    type: str
   labels:
     description: Labels (keys C([a-z][-_0-9a-z]*), values C([-_0-9a-z]*)). Not managed when omitted; see
       O(purge_labels).
-    type: dict
-  purge_labels:
-    description: Remove labels that are not in O(labels).
-    type: bool
-    default: true
   state:
     description: V(absent) deletes the table (the API refuses while a subnet uses it; detach it first).
-    type: str
-    choices: [present, absent]
-    default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.named
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 notes:
   - See U(https://yandex.cloud/en/docs/vpc/concepts/routing).
 author:
@@ -169,7 +146,7 @@ operation_id:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
-    YCModule, Resource, check_named_resource, field_mask, named_resource_spec)
+    YCError, YCModule, Resource, check_named_resource, field_mask, named_resource_spec)
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_vpc import (
     route_key, route_table_labels_ok, route_table_to_user, routes_ok, static_route_spec)
 
@@ -228,7 +205,7 @@ class RouteTable(Resource):
 
     def create_request(self, desired):
         if not desired.get('network_id'):
-            self.module.fail_json(msg='%s does not exist; to create it set network_id' % self.label)
+            raise YCError('%s does not exist; to create it set network_id' % self.label)
         return svc.CreateRouteTableRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],
                                            description=desired.get('description', ''),
                                            labels=desired.get('labels', {}), network_id=desired['network_id'],
@@ -251,10 +228,13 @@ def main():
         ),
         supports_check_mode=True,
     )
-    check_named_resource(module)
-    route_table_labels_ok(module, module.params['labels'])
-    routes = routes_ok(module, module.params['static_routes'])
-    RouteTable(module, routes).ensure()
+    try:
+        check_named_resource(module)
+        route_table_labels_ok(module.params['labels'])
+        result = RouteTable(module, routes_ok(module.params['static_routes'])).ensure()
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -25,17 +25,7 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-    details: Reads only.
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.info_attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -90,7 +80,7 @@ route_tables:
       sample: [{destination_prefix: 0.0.0.0/0, gateway_id: enpkq1v2e7p0abcdefgh, next_hop_address: ""}]
 '''
 
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule, name_ok
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, YCModule, name_ok
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_vpc import route_table_to_user
 
 try:
@@ -106,19 +96,18 @@ def main():
         argument_spec=dict(name=dict(type='str'), network_id=dict(type='str')),
         supports_check_mode=True,
     )
-    name_ok(module, module.params['name'])
-    request = svc.ListRouteTablesRequest(folder_id=module.require_folder_id())
-    if module.params['name']:
-        found = module.find_by_name(RouteTableServiceStub, request, 'route_tables', module.params['name'],
-                                    'of route tables')
-        tables = [found] if found is not None else []
-    else:
-        tables = module.list_all(RouteTableServiceStub, 'List', request, 'route_tables', 'of route tables')
+    try:
+        name_ok(module.params['name'])
+        request = svc.ListRouteTablesRequest(folder_id=module.require_folder_id())
+        tables = module.yc.list_named(RouteTableServiceStub, request, 'route_tables', module.params['name'],
+                                      'of route tables')
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
     # The List filter knows only name (route_table_service.proto): the network is picked here.
     if module.params['network_id']:
         tables = [t for t in tables if t.network_id == module.params['network_id']]
     module.exit_json(changed=False,
-                     route_tables=[route_table_to_user(t) for t in sorted(tables, key=lambda t: t.name)])
+                     route_tables=[route_table_to_user(t) for t in tables])
 
 
 if __name__ == '__main__':

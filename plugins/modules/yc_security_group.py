@@ -17,23 +17,9 @@ description:
     that stay keep their IDs and no traffic is interrupted. See O(purge_rules).
   - The same resource as Terraform's C(yandex_vpc_security_group).
 options:
-  name:
-    description: Security group name.
-    type: str
-    required: true
   network_id:
     description: Network the group belongs to. Required to create; cannot change afterwards.
     type: str
-  description:
-    description: Description. Not managed when omitted.
-    type: str
-  labels:
-    description: Labels. Not managed when omitted; see O(purge_labels).
-    type: dict
-  purge_labels:
-    description: Remove labels that are not in O(labels).
-    type: bool
-    default: true
   rules:
     description:
       - The rules. Not managed when omitted. A rule allows traffic in one direction from/to O(rules[].v4_cidr_blocks),
@@ -54,10 +40,10 @@ options:
         description: One port. Mutually exclusive with O(rules[].from_port)/O(rules[].to_port). All ports when none is set.
         type: int
       from_port:
-        description: First port of a range.
+        description: First port of a range (with O(rules[].to_port)).
         type: int
       to_port:
-        description: Last port of a range.
+        description: Last port of a range (with O(rules[].from_port)).
         type: int
       v4_cidr_blocks:
         description: IPv4 ranges the rule applies to.
@@ -78,26 +64,13 @@ options:
     description: Delete rules that are not in O(rules). With V(false), O(rules) are only added.
     type: bool
     default: true
-  state:
-    description: Whether the group should exist.
-    type: str
-    choices: [present, absent]
-    default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.named
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -210,7 +183,7 @@ operation_id:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
-    YCModule, Resource, check_named_resource, cidrs_ok, field_mask, named_resource_spec)
+    YCError, YCModule, Resource, check_named_resource, cidrs_ok, field_mask, named_resource_spec)
 
 try:
     from yandex.cloud.vpc.v1 import security_group_pb2 as sg_pb2, security_group_service_pb2 as svc
@@ -234,29 +207,27 @@ def rule_from_api(rule):
                 description=rule.description)
 
 
-def rule_from_option(module, index, option):
+def rule_from_option(index, option):
     field = 'rules[%d]' % index
+    # port vs from_port/to_port: the argument spec's mutually_exclusive and required_together
     port, low, high = option.get('port'), option.get('from_port'), option.get('to_port')
-    if port is not None and (low is not None or high is not None):
-        module.fail_json(msg='%s: port and from_port/to_port are mutually exclusive' % field)
     if port is not None:
         low = high = port
-    if (low is None) != (high is None):
-        module.fail_json(msg='%s: from_port and to_port go together' % field)
     for name, value in (('from_port', low), ('to_port', high)):
         if value is not None and not 0 <= value <= 65535:
-            module.fail_json(msg='%s.%s: %d is not a port (0-65535)' % (field, name, value))
+            raise YCError('%s.%s: %d is not a port (0-65535)' % (field, name, value))
     if low is not None and low > high:
-        module.fail_json(msg='%s: from_port %d is after to_port %d' % (field, low, high))
+        raise YCError('%s: from_port %d is after to_port %d' % (field, low, high))
     if low == 0 and high == 65535:
         low = high = None
+    # Checked here, not by required_one_of: the message names the rule (rules[2]), and V([]) or V('') is no target.
     targets = [key for key in ('v4_cidr_blocks', 'security_group_id', 'predefined_target') if option.get(key)]
     if len(targets) != 1:
-        module.fail_json(msg='%s: set exactly one of v4_cidr_blocks, security_group_id, predefined_target' % field)
-    cidrs_ok(module, option.get('v4_cidr_blocks'), field + '.v4_cidr_blocks')
+        raise YCError('%s: set exactly one of v4_cidr_blocks, security_group_id, predefined_target' % field)
+    cidrs_ok(option.get('v4_cidr_blocks'), field + '.v4_cidr_blocks')
     protocol = option['protocol'].upper()
     if low is not None and protocol not in ('TCP', 'UDP'):
-        module.fail_json(msg='%s: ports need protocol tcp or udp, not %s' % (field, option['protocol']))
+        raise YCError('%s: ports need protocol tcp or udp, not %s' % (field, option['protocol']))
     return dict(direction=option['direction'], protocol=protocol, from_port=low, to_port=high,
                 v4_cidr_blocks=sorted(option.get('v4_cidr_blocks') or []),
                 security_group_id=option.get('security_group_id') or '',
@@ -332,7 +303,7 @@ class SecurityGroup(Resource):
 
     def create_request(self, desired):
         if not desired.get('network_id'):
-            self.module.fail_json(msg='%s does not exist; to create it set network_id' % self.label)
+            raise YCError('%s does not exist; to create it set network_id' % self.label)
         return svc.CreateSecurityGroupRequest(
             folder_id=self.module.require_folder_id(), name=self.params['name'], network_id=desired['network_id'],
             description=desired.get('description', ''), labels=desired.get('labels', {}),
@@ -345,7 +316,7 @@ class SecurityGroup(Resource):
             request = svc.UpdateSecurityGroupRequest(security_group_id=current.id, update_mask=field_mask(plain),
                                                      name=current.name, description=after['description'],
                                                      labels=after['labels'])
-            operations.append(self.module.call(self.stub, 'Update', request, self.label))
+            operations.append(self.yc.call(self.stub, 'Update', request, self.label))
         if 'rules' in paths:
             # Only the rules that differ: the others keep their IDs and their traffic is never interrupted.
             wanted = set(rule_key(rule) for rule in after['rules'])
@@ -354,7 +325,7 @@ class SecurityGroup(Resource):
                 security_group_id=current.id,
                 deletion_rule_ids=[rule.id for rule in current.rules if rule_key(rule_from_api(rule)) not in wanted],
                 addition_rule_specs=[rule_spec(rule) for rule in after['rules'] if rule_key(rule) not in have])
-            operations.append(self.module.call(self.stub, 'UpdateRules', request, self.label))
+            operations.append(self.yc.call(self.stub, 'UpdateRules', request, self.label))
         return operations
 
     def delete_request(self, group):
@@ -376,16 +347,22 @@ def main():
     module = YCModule(
         argument_spec=named_resource_spec(
             network_id=dict(type='str'),
-            rules=dict(type='list', elements='dict', options=rule_options),
+            rules=dict(type='list', elements='dict', options=rule_options,
+                       mutually_exclusive=[['port', 'from_port'], ['port', 'to_port']],
+                       required_together=[['from_port', 'to_port']]),
             purge_rules=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )
-    check_named_resource(module)
-    rules = None
-    if module.params['rules'] is not None:
-        rules = [rule_from_option(module, index, option) for index, option in enumerate(module.params['rules'])]
-    SecurityGroup(module, rules).ensure()
+    try:
+        check_named_resource(module)
+        rules = None
+        if module.params['rules'] is not None:
+            rules = [rule_from_option(index, option) for index, option in enumerate(module.params['rules'])]
+        result = SecurityGroup(module, rules).ensure()
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

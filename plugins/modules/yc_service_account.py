@@ -16,41 +16,13 @@ description:
   - Roles are granted with M(filmopoisk.shs.yc_folder_iam_binding).
   - The same resource as Terraform's C(yandex_iam_service_account). The API refuses to delete an account
     still used (e.g. by an instance group); the module reports that error as it is.
-options:
-  name:
-    description: Service account name.
-    type: str
-    required: true
-  description:
-    description: Description. Not managed when omitted.
-    type: str
-  labels:
-    description: Labels. Not managed when omitted; see O(purge_labels).
-    type: dict
-  purge_labels:
-    description: Remove labels that are not in O(labels).
-    type: bool
-    default: true
-  state:
-    description: Whether the account should exist.
-    type: str
-    choices: [present, absent]
-    default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.named
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -105,7 +77,7 @@ operation_id:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
-    YCModule, Resource, check_named_resource, field_mask, named_resource_spec)
+    YCError, YCModule, Resource, check_named_resource, field_mask, named_resource_spec)
 
 try:
     from yandex.cloud.iam.v1 import service_account_pb2, service_account_service_pb2 as svc
@@ -152,12 +124,13 @@ class ServiceAccount(Resource):
 
 
 def main():
-    module = YCModule(
-        argument_spec=named_resource_spec(),
-        supports_check_mode=True,
-    )
-    check_named_resource(module)
-    ServiceAccount(module).ensure()
+    module = YCModule(argument_spec=named_resource_spec(), supports_check_mode=True)
+    try:
+        check_named_resource(module)
+        result = ServiceAccount(module).ensure()
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

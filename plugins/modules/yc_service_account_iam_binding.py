@@ -50,16 +50,7 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -111,8 +102,8 @@ operation_id:
   type: str
 '''
 
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_access import binding_spec, ensure_binding, subject_of
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, YCModule
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_access import binding_spec, ensure_binding
 
 try:
     from yandex.cloud.iam.v1.service_account_service_pb2_grpc import ServiceAccountServiceStub
@@ -125,10 +116,13 @@ def main():
         argument_spec=binding_spec(service_account_id=dict(type='str', required=True)),
         supports_check_mode=True,
     )
-    subject_type, subject_id = subject_of(module)
-    # iam/v1/service_account_service.proto: ListAccessBindings / UpdateAccessBindings, resource_id = the account.
-    ensure_binding(module, ServiceAccountServiceStub, 'service account', 'service_account_id',
-                   module.params['service_account_id'], subject_type, subject_id)
+    try:
+        # iam/v1/service_account_service.proto: ListAccessBindings / UpdateAccessBindings, resource_id = the account.
+        result = ensure_binding(module, ServiceAccountServiceStub, 'service account', 'service_account_id',
+                                module.params['service_account_id'])
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

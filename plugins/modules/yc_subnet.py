@@ -16,10 +16,6 @@ description:
   - O(network_id) and O(zone_id) cannot change once the subnet exists (the module says so instead of recreating it).
   - The same resource as Terraform's C(yandex_vpc_subnet).
 options:
-  name:
-    description: Subnet name (lower-case letters, digits, hyphens; starts with a letter; at most 63).
-    type: str
-    required: true
   network_id:
     description: ID of the network (RV(filmopoisk.shs.yc_network#module:network.id)). Required to create.
     type: str
@@ -39,36 +35,13 @@ options:
       - Not managed when omitted. V('') (an empty string) detaches the table the subnet has; that is also what a
         route table needs before it can be deleted.
     type: str
-  description:
-    description: Description. Not managed when omitted.
-    type: str
-  labels:
-    description: Labels. Not managed when omitted; see O(purge_labels).
-    type: dict
-  purge_labels:
-    description: Remove labels that are not in O(labels).
-    type: bool
-    default: true
-  state:
-    description: Whether the subnet should exist.
-    type: str
-    choices: [present, absent]
-    default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.named
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -154,7 +127,7 @@ operation_id:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
-    YCModule, Resource, check_named_resource, cidrs_ok, field_mask, named_resource_spec, zone_ok)
+    YCError, YCModule, Resource, check_named_resource, cidrs_ok, field_mask, named_resource_spec, zone_ok)
 
 try:
     from yandex.cloud.vpc.v1 import subnet_pb2, subnet_service_pb2 as svc
@@ -189,7 +162,7 @@ class Subnet(Resource):
     def create_request(self, desired):
         missing = [key for key in ('network_id', 'zone_id', 'v4_cidr_blocks') if not desired.get(key)]
         if missing:
-            self.module.fail_json(msg='%s does not exist; to create it set %s' % (self.label, ', '.join(missing)))
+            raise YCError('%s does not exist; to create it set %s' % (self.label, ', '.join(missing)))
         return svc.CreateSubnetRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],
                                        description=desired.get('description', ''), labels=desired.get('labels', {}),
                                        network_id=desired['network_id'], zone_id=desired['zone_id'],
@@ -215,10 +188,14 @@ def main():
         ),
         supports_check_mode=True,
     )
-    check_named_resource(module)
-    zone_ok(module, module.params['zone_id'])
-    cidrs_ok(module, module.params['v4_cidr_blocks'], 'v4_cidr_blocks')
-    Subnet(module).ensure()
+    try:
+        check_named_resource(module)
+        zone_ok(module.params['zone_id'])
+        cidrs_ok(module.params['v4_cidr_blocks'], 'v4_cidr_blocks')
+        result = Subnet(module).ensure()
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -21,41 +21,16 @@ description:
   - Updates send only the changed fields (an update mask); a second run with the same options reports no change.
   - The same resource as Terraform's C(yandex_vpc_gateway) with C(shared_egress_gateway {}).
 options:
-  name:
-    description: Gateway name (lower-case letters, digits, hyphens; starts with a letter; at most 63).
-    type: str
-    required: true
-  description:
-    description: Description. Not managed when omitted.
-    type: str
-  labels:
-    description: Labels. Not managed when omitted; see O(purge_labels).
-    type: dict
-  purge_labels:
-    description: Remove labels that are not in O(labels). With V(false), O(labels) are added to the existing ones.
-    type: bool
-    default: true
   state:
     description: V(absent) deletes the gateway (the API refuses while a route table uses it; remove the route
       first).
-    type: str
-    choices: [present, absent]
-    default: present
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.named
   - filmopoisk.shs.yc.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.attributes
 notes:
   - See U(https://yandex.cloud/en/docs/vpc/concepts/gateways) and
     U(https://yandex.cloud/en/docs/vpc/operations/create-nat-gateway).
@@ -126,7 +101,7 @@ operation_id:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
-    YCModule, Resource, check_named_resource, field_mask, named_resource_spec)
+    YCError, YCModule, Resource, check_named_resource, field_mask, named_resource_spec)
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_vpc import gateway_to_user
 
 try:
@@ -168,12 +143,13 @@ class Gateway(Resource):
 
 
 def main():
-    module = YCModule(
-        argument_spec=named_resource_spec(),
-        supports_check_mode=True,
-    )
-    check_named_resource(module)
-    Gateway(module).ensure()
+    module = YCModule(argument_spec=named_resource_spec(), supports_check_mode=True)
+    try:
+        check_named_resource(module)
+        result = Gateway(module).ensure()
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

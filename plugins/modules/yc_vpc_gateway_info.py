@@ -21,17 +21,7 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-    details: Reads only.
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
-    details: Runs where the task runs (usually the controller) and talks to the Yandex Cloud API.
-  action_group:
-    membership: [filmopoisk.shs.yc]
+  - filmopoisk.shs.yc.info_attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''
@@ -80,7 +70,7 @@ gateways:
       type: bool
 '''
 
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCModule, name_ok
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, YCModule, name_ok
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_vpc import gateway_to_user
 
 try:
@@ -96,14 +86,13 @@ def main():
         argument_spec=dict(name=dict(type='str')),
         supports_check_mode=True,
     )
-    name_ok(module, module.params['name'])
-    request = svc.ListGatewaysRequest(folder_id=module.require_folder_id())
-    if module.params['name']:
-        found = module.find_by_name(GatewayServiceStub, request, 'gateways', module.params['name'], 'of gateways')
-        gateways = [found] if found is not None else []
-    else:
-        gateways = module.list_all(GatewayServiceStub, 'List', request, 'gateways', 'of gateways')
-    module.exit_json(changed=False, gateways=[gateway_to_user(g) for g in sorted(gateways, key=lambda g: g.name)])
+    try:
+        name_ok(module.params['name'])
+        request = svc.ListGatewaysRequest(folder_id=module.require_folder_id())
+        gateways = module.yc.list_named(GatewayServiceStub, request, 'gateways', module.params['name'], 'of gateways')
+    except YCError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(changed=False, gateways=[gateway_to_user(g) for g in gateways])
 
 
 if __name__ == '__main__':

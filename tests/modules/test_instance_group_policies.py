@@ -235,3 +235,29 @@ def test_labels_left_out_are_kept_and_purge_labels_false_adds(localcloud, base):
     purged = ok(run_module('yc_instance_group', localcloud, **module_args(base, name, labels={'tier': 'app'})))
     assert purged['changed'] and dict(get_full(localcloud, group_id).labels) == {'tier': 'app'}
     assert ok(run_module('yc_instance_group', localcloud, name=name, state='absent'))['changed']
+
+
+def test_description_left_out_is_kept_and_a_no_op_run_reads_the_group_once(localcloud, base):
+    """The shared named-resource options: description omitted is not managed (as in every other yc_* module). A
+    no-op run reads the group once (List with the FULL view, no Get after it) and lists its instances."""
+    name = new_name(base)
+    created = ok(run_module('yc_instance_group', localcloud, **module_args(base, name, description='shs app')))
+    group_id = created['instance_group']['id']
+    assert created['instance_group']['description'] == 'shs app'
+    localcloud.reset_calls()
+    kept = ok(run_module('yc_instance_group', localcloud, **module_args(base, name)))
+    group_calls = [c['method'].rsplit('/', 1)[-1] for c in localcloud.calls('/yandex.cloud.compute.v1.instancegroup.')]
+    assert group_calls == ['List', 'ListInstances'], group_calls
+    assert kept['changed'] is False and get_full(localcloud, group_id).description == 'shs app'
+    # one conversion for both modules: the _info twin returns the group as the module does, plus its instances
+    (listed,) = ok(run_module('yc_instance_group_info', localcloud, name=name))['instance_groups']
+    assert listed.pop('instances') == kept['instances'] == []
+    counts = dict((key, listed.pop(key)) for key in ('target_size', 'running_actual_count', 'running_outdated_count',
+                                                    'processing_count'))
+    assert counts == dict(target_size=0, running_actual_count=0, running_outdated_count=0, processing_count=0)
+    shown = dict(kept['instance_group'])
+    shown['instance_template'] = dict(shown['instance_template'], metadata={})  # BASIC view: no metadata
+    assert listed == shown
+    cleared = ok(run_module('yc_instance_group', localcloud, **module_args(base, name, description='')))
+    assert cleared['changed'] and cleared['update_mask'] == ['description']
+    assert ok(run_module('yc_instance_group', localcloud, name=name, state='absent'))['changed']
