@@ -110,10 +110,12 @@ def test_second_run_changes_nothing_and_shows_no_secret(deployment):
     module_runs = len(re.findall(r'Using module file \S+/plugins/modules/yc_\w+\.py', done.stdout))
     print('\nsite.yml re-run: %.0f s, %d API calls in %d yc module runs: %s' % (
         took, len(calls), module_runs, dict(sorted(per_method.items()))))
-    # One token exchange for the play (yc_iam_token; the other modules get its IAM token). Endpoint discovery is
-    # once per module process: the SDK lists the endpoints before its first call whatever it is given.
+    # One endpoint discovery and one token exchange for the play (yc_iam_token; the other modules get its IAM token
+    # and endpoint map through module_defaults), then one read per module run (the groups also list instances).
     assert per_method['IamTokenService/Create'] <= 1, per_method
-    assert 0 < module_runs and per_method['ApiEndpointService/List'] <= module_runs, (module_runs, per_method)
+    assert 0 < module_runs and per_method['ApiEndpointService/List'] == 1, (module_runs, per_method)
+    reads = len(calls) - 2 - per_method['InstanceGroupService/ListInstances']
+    assert reads <= module_runs - 1, (module_runs, per_method)
     writes = [m for m in per_method if m.endswith(WRITES) and not m.startswith('IamTokenService/')]
     assert writes == [], writes
     info = json.loads((deployment['state_dir'] / 'endpoint.json').read_text())
