@@ -65,9 +65,9 @@ options:
     type: str
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-  - filmopoisk.shs.yc.attributes
 requirements:
   - docker (Python SDK) >= 7.0
   - a Docker engine

@@ -35,9 +35,9 @@ options:
 extends_documentation_fragment:
   - filmopoisk.shs.yc
   - filmopoisk.shs.yc.wait
+  - filmopoisk.shs.yc.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''

@@ -41,9 +41,9 @@ options:
     default: false
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.info_attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-  - filmopoisk.shs.yc.info_attributes
 attributes:
   check_mode:
     details: Getting a token changes nothing; the module runs in check mode as it does otherwise.

@@ -28,9 +28,9 @@ options:
     default: true
 extends_documentation_fragment:
   - filmopoisk.shs.yc
+  - filmopoisk.shs.yc.info_attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-  - filmopoisk.shs.yc.info_attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''

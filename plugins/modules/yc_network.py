@@ -22,9 +22,9 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc
   - filmopoisk.shs.yc.named
   - filmopoisk.shs.yc.wait
+  - filmopoisk.shs.yc.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-  - filmopoisk.shs.yc.attributes
 author:
   - filmopoisk.shs contributors (@filmopoisk)
 '''

@@ -28,9 +28,9 @@ extends_documentation_fragment:
   - filmopoisk.shs.yc
   - filmopoisk.shs.yc.named
   - filmopoisk.shs.yc.wait
+  - filmopoisk.shs.yc.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-  - filmopoisk.shs.yc.attributes
 notes:
   - See U(https://yandex.cloud/en/docs/vpc/concepts/gateways) and
     U(https://yandex.cloud/en/docs/vpc/operations/create-nat-gateway).
