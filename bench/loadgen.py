@@ -92,7 +92,7 @@ class LoadGenerator:
     """
 
     def __init__(self, base_url, phases, ids, mix=MIX, list_lane=True, list_pause=1.0, timeout=10.0, seed=1,
-                 keep_sessions=False, progress=None, progress_every=10.0):
+                 keep_sessions=False, progress=None, progress_every=10.0, lists=LIST_ENDPOINTS):
         self.base_url = base_url.rstrip('/')
         self.phases = list(phases)
         self.due_times = list(schedule(self.phases))
@@ -103,7 +103,7 @@ class LoadGenerator:
         if unknown:
             raise ValueError('mix: unknown endpoint(s) %s (known: %s)' % (', '.join(unknown), ', '.join(dict(MIX))))
         self.mix_names, self.mix_weights = names, weights
-        self.list_lane, self.list_pause = list_lane, list_pause
+        self.list_lane, self.list_pause, self.lists = list_lane, list_pause, tuple(lists)
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.keep_sessions = keep_sessions
         self.progress, self.progress_every = progress, progress_every
@@ -220,7 +220,7 @@ class LoadGenerator:
         """The list endpoints, one request at a time, list_pause s apart."""
         i = 0
         while not self._stop.is_set():
-            name = LIST_ENDPOINTS[i % len(LIST_ENDPOINTS)]
+            name = self.lists[i % len(self.lists)]
             i += 1
             await self.request(name, 'GET', name.split(' ', 1)[1], self.now(), 0.0)
             try:

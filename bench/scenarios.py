@@ -30,6 +30,7 @@ class Context:
     def __init__(self, stack, ids, out, log, seed=1, time_scale=1.0):
         self.stack, self.ids, self.out, self.log, self.seed = stack, ids, out, log, seed
         self.time_scale = time_scale  # < 1 shortens every load (the bench's own tests; quick looks)
+        self.long_dummy, self.long_dummy_span = [], 0.0  # every scenario's /long_dummy answers, for `cache`
 
     def seconds(self, seconds):
         return max(1.0, seconds * self.time_scale)
@@ -100,6 +101,10 @@ def run_load(ctx, name, phases, *actions, health=True, **options):
     watch = HealthWatch(ctx.stack, gen) if health else None
     asyncio.run(gen.run(*actions, *([watch] if watch else [])))
     save_samples(ctx, name, gen)
+    found = [s for s in gen.samples if s.endpoint == 'GET /long_dummy']
+    if found:
+        ctx.long_dummy.extend(found)
+        ctx.long_dummy_span += gen.planned()
     report.plot(ctx.path('%s.png' % name), '%s (%s)' % (name, ', '.join('%g RPS x %gs' % (r, min(s, gen.planned()))
                                                                  for s, r in phases)),
                 gen.samples, gen.planned(), gen.marks)
@@ -172,7 +177,7 @@ def _operator(ctx, name, seconds, action, tier='app', lost=None, bars_for=None):
                 health=watch.rows if watch else None, plots=[ctx.path('%s.png' % name)])
 
 
-def app_kill(ctx, seconds=60):
+def app_kill(ctx, seconds=45):
     """docker kill of app-1's SHS container (the watchdog's / restart policy's case)."""
     node = ctx.stack.node('app', 0)
     result = _operator(ctx, 'app-kill', seconds, lambda: ctx.stack.kill_service(node, 'shs'),
@@ -182,7 +187,7 @@ def app_kill(ctx, seconds=60):
     return result
 
 
-def app_node_kill(ctx, seconds=120):
+def app_node_kill(ctx, seconds=90):
     """The VM of app-2 is gone (its node container and services removed): the group must heal it."""
     node = ctx.stack.node('app', 1)
 
@@ -195,7 +200,7 @@ def app_node_kill(ctx, seconds=120):
                      bars_for=bars_for)
 
 
-def lb_node_kill(ctx, seconds=120):
+def lb_node_kill(ctx, seconds=60):
     node = ctx.stack.node('lb', 0)
     result = _operator(ctx, 'lb-node-kill', seconds, lambda: ctx.stack.remove_node(node), tier='lb')
     result['figures']['entry_point_back_after_s'] = _first_success_after_failures(ctx, result)
@@ -266,7 +271,7 @@ def _save_state(ctx, state):
     report.write_json(ctx.path('../state.json'), state)
 
 
-def pg_restart(ctx, seconds=60):
+def pg_restart(ctx, seconds=45):
     """PostgreSQL restarted while sessions are written: every session the API acknowledged (201) must read back."""
     db = ctx.stack.node('db', 0)
 
@@ -317,41 +322,55 @@ async def _read_back(url, ids):
 
 # --- the app as bingo really runs (quirks on, time-compressed) -------------------------------------------------
 
-# A crash after 45 s of every process life (so each instance crashes and is restarted several times per run),
-# sick /ping spells of 5-15 s every 20-40 s, bingo's 100 RPS per instance, 20 kB kept per request.
-QUIRKS = {'SHS_QUIRK_CRASH_AFTER': '45', 'SHS_QUIRK_SICK_PING': '1', 'SHS_QUIRK_SICK_HEALTHY': '20,40',
+# A crash after 60 s of every process life (so each instance crashes and is restarted during the run), sick /ping
+# spells of 5-15 s after healthy ones of 30-50 s, bingo's 100 RPS per instance, 20 kB kept per request.
+QUIRKS = {'SHS_QUIRK_CRASH_AFTER': '60', 'SHS_QUIRK_SICK_PING': '1', 'SHS_QUIRK_SICK_HEALTHY': '30,50',
           'SHS_QUIRK_SICK_DURATION': '5,15', 'SHS_QUIRK_RPS_LIMIT': '100', 'SHS_QUIRK_LEAK_BYTES': '20000'}
 
 
-def quirks(ctx, seconds=120, node_lost_s=120):
-    """Deploy the quirks-on app (a rollout, not measured), 120 RPS for `seconds`, then again with app-2 lost, then
-    roll back to the inventory's app."""
-    ctx.log('  quirks on: site.yml -e shs_environment=%s' % json.dumps(QUIRKS))
-    code, took, text = ctx.stack.site_yml('-e', json.dumps({'shs_environment': QUIRKS}),
-                                          log=ctx.path('quirks.site-on.log'))
-    if code != 0:
-        raise RuntimeError('site.yml (quirks on) failed: %s' % text[-1500:])
+def quirks(ctx, seconds=90, node_lost_s=90):
+    """The app as bingo runs: four results. `app-rollout`: site.yml turns the quirks on (the app payload change of
+    the brief's rolling update; the new instances' quirks start to act during it); `quirks`: 120 RPS on it;
+    `quirks-node-lost`: the same with app-2's node removed; `app-rollout-back`: site.yml back to the inventory's
+    app (the old instances crash and sicken meanwhile)."""
     results = {}
+    ctx.log('  app-rollout: site.yml -e shs_environment=%s' % json.dumps(QUIRKS))
+    results['app-rollout'] = _rollout(ctx, 'app-rollout', ['-e', json.dumps({'shs_environment': QUIRKS})])
     try:
+        if results['app-rollout']['figures'].get('rc') != 0:
+            raise RuntimeError('site.yml (quirks on) failed: see %s' % ctx.path('app-rollout.site.log'))
+        _wait_all_up(ctx)
         gen, watch = run_load(ctx, 'quirks', [(seconds, PEAK)])
         summary = stats.summarize(gen.samples, seconds)
         figures = dict(failed_requests=sum(1 for s in gen.samples if stats.is_error(s)),
+                       failed_pct=round(100.0 * sum(1 for s in gen.samples if stats.is_error(s))
+                                        / max(1, len(gen.samples)), 3),
                        longest_success_gap_s=stats.longest_success_gap(gen.samples, 0, seconds),
                        failures_by_endpoint=stats.failures(gen.samples),
                        peer_down_spells=_down_spells(watch))
         results['quirks'] = dict(figures=figures, summary=summary, generator=gen.generator,
                                  bars=error_bars(summary), plots=[ctx.path('quirks.png')])
+        _wait_all_up(ctx)
         node = ctx.stack.node('app', 1)
         lost = _operator(ctx, 'quirks-node-lost', node_lost_s, lambda: ctx.stack.remove_node(node),
                          lost=node['hostname'])
         lost['bars'] = error_bars(lost['summary'])
         results['quirks-node-lost'] = lost
+        _wait_all_up(ctx)
     finally:
-        ctx.log('  quirks off: site.yml (the inventory app)')
-        code, took, text = ctx.stack.site_yml(log=ctx.path('quirks.site-off.log'))
-        if code != 0:
-            ctx.log('site.yml (quirks off) failed: %s' % text[-1500:])
-    return results
+        ctx.log("  app-rollout-back: site.yml (the inventory's app, quirks off)")
+        results['app-rollout-back'] = _rollout(ctx, 'app-rollout-back', [])
+    return {'_multi': results}
+
+
+def _wait_all_up(ctx, timeout=180):
+    """Every app peer up on the LB's page (quirks make it flap: the next scenario starts from a whole group)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        page = ctx.stack.health()
+        if page and page['total'] and page['up'] == page['total']:
+            return
+        time.sleep(0.5)
 
 
 def _down_spells(watch):
@@ -368,14 +387,23 @@ def _down_spells(watch):
 # --- 3. cache ----------------------------------------------------------------------------------------------------
 
 def cache(ctx, seconds=180, rate=10):
+    """/long_dummy's p75/p99 and the oldest copy seen (its body's generated_at_unix) over >= `seconds` of load: the
+    answers the earlier scenarios of this run got when they span that long, else a run of its own."""
     seconds = ctx.seconds(seconds)
-    gen, _ = run_load(ctx, 'cache', [(seconds, rate)], mix=(('GET /long_dummy', 1),), list_lane=False, health=False)
-    ages = [s.age for s in gen.samples if s.age is not None]
-    summary = stats.summarize(gen.samples, seconds)
+    own = ctx.long_dummy_span < seconds
+    if not own:
+        samples, span, source = ctx.long_dummy, ctx.long_dummy_span, 'the earlier scenarios of this run'
+    else:
+        gen, _ = run_load(ctx, 'cache', [(seconds, rate)], mix=(('GET /long_dummy', 1),), list_lane=False,
+                          health=False)
+        samples, span, source = gen.samples, seconds, '%g RPS of /long_dummy only' % rate
+    ages = [s.age for s in samples if s.age is not None]
+    summary = stats.summarize(samples, span)
     row = summary.get('GET /long_dummy', {})
     figures = {'max age s': round(max(ages), 2) if ages else None, 'p75 ms': row.get('p75_ms'),
-               'p99 ms': row.get('p99_ms'), 'answers with a marker': len(ages)}
-    return dict(figures=figures, summary=summary, generator=gen.generator, plots=[ctx.path('cache.png')],
+               'p99 ms': row.get('p99_ms'), 'answers with a marker': len(ages), 'over s': round(span, 1),
+               'from': source}
+    return dict(figures=figures, summary=summary, plots=[ctx.path('cache.png')] if own else [],
                 bars=[report.bar('GET /long_dummy p75', row.get('p75_ms'), 1000, '<', 'ms'),
                       report.bar('GET /long_dummy max age over %.0f s' % seconds, figures['max age s'], 60, '<=', 's')])
 
@@ -534,8 +562,100 @@ def stats_recap(output):
     return int(match.group(1)) if match else None
 
 
+# --- 6. database at full scale (behind --db-full) -------------------------------------------------------------
+
+def db_full(ctx, seconds=30, rate=10):
+    """A PostgreSQL and an SHS of their own on loopback (not the deployment), prepare_db --scale full (5M sessions):
+    GET /api/session/{id} at `rate` RPS and GET /api/session (one at a time) without indexes, then with the
+    postgres role's (roles/postgres/defaults/main.yml postgres_indexes), the same load again."""
+    import hashlib
+    import secrets
+
+    import yaml
+    with open(os.path.join(ROOT, 'roles', 'postgres', 'defaults', 'main.yml')) as handle:
+        indexes = yaml.safe_load(handle)['postgres_indexes']
+    tag = {name: subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'images.py'), 'tag', name], check=True,
+                                capture_output=True, text=True).stdout.strip() for name in ('postgres', 'shs')}
+    run_id = secrets.token_hex(3)
+    pg, app = 'shs-bench-db-pg-' + run_id, 'shs-bench-db-shs-' + run_id
+    password = secrets.token_hex(12)
+    work = tempfile.mkdtemp(prefix='shs-bench-db-')
+    figures = {}
+    try:
+        pg_port, http_port = _free_port(), _free_port()
+        subprocess.run(['docker', 'run', '-d', '--name', pg, '-p', '127.0.0.1:%d:5432' % pg_port, '-e',
+                        'POSTGRES_USER=shs', '-e', 'POSTGRES_PASSWORD=' + password, '-e', 'POSTGRES_DB=shs',
+                        tag['postgres']], check=True, capture_output=True)
+        for _ in range(120):
+            if subprocess.run(['docker', 'exec', pg, 'pg_isready', '-h', '127.0.0.1', '-U', 'shs', '-d', 'shs'],
+                              capture_output=True).returncode == 0:
+                break
+            time.sleep(0.5)
+        email = 'bench@example.com'
+        os.makedirs(os.path.join(work, 'logs', hashlib.sha1(email.encode()).hexdigest()[:10]))
+        os.makedirs(os.path.join(work, 'bingo'))
+        with open(os.path.join(work, 'bingo', 'config.yaml'), 'w') as handle:
+            handle.write('student_email: %s\npostgres_cluster:\n  hosts: [{address: 127.0.0.1, port: %d}]\n'
+                         '  user: shs\n  password: %s\n  db_name: shs\n  ssl_mode: disable\n'
+                         'http_host: 127.0.0.1\nhttp_port: %d\n' % (email, pg_port, password, http_port))
+        for root, dirs, _ in os.walk(work):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o777)
+        os.chmod(os.path.join(work, 'bingo', 'config.yaml'), 0o644)
+        mounts = ['--network', 'host', '-v', '%s/bingo:/opt/bingo:ro' % work, '-v', '%s/logs:/opt/bongo/logs' % work]
+        ctx.log('  prepare_db --scale full')
+        started = time.monotonic()
+        subprocess.run(['docker', 'run', '--rm', *mounts, tag['shs'], '/app/bingo', 'prepare_db', '--scale', 'full'],
+                       check=True, capture_output=True)
+        figures['prepare_db full s'] = round(time.monotonic() - started, 1)
+        subprocess.run(['docker', 'run', '-d', '--name', app, *mounts, tag['shs']], check=True, capture_output=True)
+        url = 'http://127.0.0.1:%d' % http_port
+        for _ in range(100):
+            try:
+                if stack_fetch(url + '/ping', 1)[1] == 'pong':
+                    break
+            except OSError:
+                time.sleep(0.2)
+        ids = loadgen.Ids(movies=29000, customers=500000, sessions=5000000)
+        mix = (('GET /api/session/{id}', 1),)
+
+        def measure(label):
+            gen = LoadGenerator(url, [(ctx.seconds(seconds), rate)], ids, mix=mix, lists=('GET /api/session',),
+                                list_pause=0.0, timeout=60, seed=ctx.seed, progress=ctx.log)
+            asyncio.run(gen.run())
+            summary = stats.summarize(gen.samples, ctx.seconds(seconds))
+            for endpoint in ('GET /api/session/{id}', 'GET /api/session'):
+                row = summary.get(endpoint, {})
+                figures['%s %s p50/p90 ms' % (label, endpoint)] = '%s / %s' % (row.get('p50_ms'), row.get('p90_ms'))
+                figures['%s %s errors %%' % (label, endpoint)] = row.get('error_pct')
+            return summary
+        ctx.log('  without indexes: %g RPS of GET /api/session/{id} + GET /api/session one at a time' % rate)
+        without = measure('no indexes:')
+        sql = ''.join('CREATE %sINDEX IF NOT EXISTS %s ON %s (%s);' % ('UNIQUE ' if i.get('unique') else '', i['name'],
+                                                                      i['table'], i['columns']) for i in indexes)
+        started = time.monotonic()
+        subprocess.run(['docker', 'exec', '-e', 'PGPASSWORD=' + password, pg, 'psql', '-h', '127.0.0.1', '-U', 'shs',
+                        '-d', 'shs', '-v', 'ON_ERROR_STOP=1', '-qc', sql + 'ANALYZE;'], check=True, capture_output=True)
+        figures['role indexes built s'] = round(time.monotonic() - started, 1)
+        ctx.log('  with the role\'s indexes')
+        with_indexes = measure('indexes:')
+        a = without.get('GET /api/session/{id}', {}).get('p90_ms')
+        b = with_indexes.get('GET /api/session/{id}', {}).get('p90_ms')
+        figures['GET /api/session/{id} p90 without / with'] = round(a / b, 1) if a and b else None
+    finally:
+        subprocess.run(['docker', 'rm', '-f', '-v', pg, app], capture_output=True)
+        subprocess.run(['rm', '-rf', work])
+    return dict(figures=figures, bars=[report.bar('indexed GET /api/session/{id} p90', b, 400, '<', 'ms')],
+                summary={'without': without, 'with': with_indexes})
+
+
+def stack_fetch(url, timeout):
+    from bench.stack import fetch
+    return fetch(url, timeout)
+
+
 SCENARIOS = {
     'load': load, 'app-kill': app_kill, 'app-node-kill': app_node_kill, 'pg-restart': pg_restart,
     'lb-node-kill': lb_node_kill, 'app-rollout': app_rollout, 'lb-rollout': lb_rollout, 'quirks': quirks,
-    'cache': cache, 'startup': startup, 'ratios': ratios, 'automation': automation,
+    'cache': cache, 'startup': startup, 'ratios': ratios, 'automation': automation, 'db-full': db_full,
 }
