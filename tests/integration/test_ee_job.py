@@ -21,7 +21,6 @@ import urllib.request
 import uuid
 
 import pytest
-import yaml
 
 from instance_group_support import node_resources, remove_nodes
 from support import REPO_ROOT, free_port, wait_for
@@ -182,8 +181,7 @@ def test_second_deploy_job_changes_nothing_and_leaks_nothing(cloud):
 def test_the_job_environment_is_what_the_credential_types_inject(cloud):
     """What the deploy job got is exactly the env of the Yandex Cloud type's injectors: the YC_* the modules read,
     the SA key and the CA as files in the job's env/ (in-container paths), secrets masked in what AWX would store."""
-    with open(os.path.join(REPO_ROOT, 'playbooks', 'awx', 'vars', 'credential_types.yml')) as handle:
-        types = dict((t['name'], t) for t in yaml.safe_load(handle)['shs_awx_credential_types'])
+    types = awx_job.credential_types()  # playbooks/awx/vars/credential_types.yml
     job_dir = cloud['jobs'][-1]
     with open(os.path.join(job_dir, 'job_env.json')) as handle:
         job_env = json.load(handle)
