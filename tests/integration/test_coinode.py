@@ -247,12 +247,14 @@ def test_remove_cleans_up(env):
     app = env['app']
     node_dir = app.node_dir
     assert os.path.isdir(node_dir)
+    other_started = docker('inspect', '-f', '{{.State.StartedAt}}', env['other'].name).stdout
     app.remove()
     assert not docker('ps', '-aq', '--filter', 'label=org.filmopoisk.coi-node=%s' % app.name).stdout.strip()
     assert not docker('ps', '-aq', '--filter', 'label=com.docker.compose.project=%s' % app.project).stdout.strip()
     assert not os.path.exists(node_dir)
-    # The other node (and the network it still uses) is untouched.
+    # The other node (and the network it still uses) is untouched: running, and not restarted.
     assert env['other'].status()['state'] == 'running'
+    assert docker('inspect', '-f', '{{.State.StartedAt}}', env['other'].name).stdout == other_started
     assert docker('network', 'inspect', env['network'], check=False).returncode == 0
 
 
