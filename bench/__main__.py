@@ -10,7 +10,6 @@ samples; prints the table. Exit 0: every bar met; 1: a bar missed; 2: the bench 
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -126,7 +125,8 @@ def main(argv=None):
         handle.write(table)
     print(table)
     plots = sorted(p for p in os.listdir(out) if p.endswith('.png'))
-    print('results: %s\nplots: %s' % (os.path.join(out, 'results.json'), ', '.join(os.path.join(out, p) for p in plots)))
+    print('results: %s' % os.path.join(out, 'results.json'))
+    print('plots: %s' % ', '.join(os.path.join(out, p) for p in plots))
     missed = report.missed(results)
     if missed:
         print('%d bar(s) missed: %s' % (len(missed), '; '.join('%s: %s' % (s, b['name']) for s, b in missed)))

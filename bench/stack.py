@@ -75,6 +75,10 @@ class Stack:
         """docker kill of one service container of a node (the process dies; the node lives on)."""
         docker('kill', self.service_container(node, service))
 
+    def exec(self, node, *command):
+        """A command in the node (the VM), its stdout."""
+        return docker('exec', node['name'], *command, check=False).stdout
+
     def restart_service(self, node, service):
         docker('restart', '-t', '10', self.service_container(node, service))
 
