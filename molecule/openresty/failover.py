@@ -29,7 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 RATE = 50.0          # client requests per second
 BEFORE_KILL = 2.0    # s of load before the kill
-DOWN_FOR = 2.0       # s the peer stays down after the LB marked it down
+DOWN_FOR = 2.0       # s the peer stays down after the LB marked it down (no traffic)
+# ... under the loop: longer than the client timeout (10 s), so a request left waiting on the failed peer
+# instead of being retried on the other one shows as failed
+DOWN_UNDER_LOAD = 12.0
 AFTER_UP = 2.0       # s of load after the LB marked it up again
 BUDGET = 60.0        # s: give up waiting for a state change
 
@@ -120,7 +123,7 @@ def fail_peer(lb_node, peer_node, network, mode, lb=None):
         docker('kill', victim)
     gone_at = time.time()
     down = wait_for('the peer marked down', lambda: (lambda p: not p['up'] and p)(peer(lb_node, peer_node)))
-    time.sleep(DOWN_FOR)  # the peer stays out this long (under load: requests go on meanwhile)
+    time.sleep(DOWN_UNDER_LOAD if load else DOWN_FOR)  # the peer stays out (under load: requests go on meanwhile)
 
     started_at = time.time()
     if mode == 'blackhole':
