@@ -164,8 +164,10 @@ def load(ctx, stable_s=60, peak_s=60):
 # --- 2. operator actions at 120 RPS --------------------------------------------------------------------------
 
 def _operator(ctx, name, seconds, action, tier='app', lost=None, bars_for=None):
+    seconds = ctx.seconds(seconds)
+
     async def act(gen):
-        await at_time(gen, ACTION_AT)
+        await at_time(gen, ctx.seconds(ACTION_AT))
         gen.mark(name)
         await in_thread(action)
     gen, watch = run_load(ctx, name, [(seconds, PEAK)], act)

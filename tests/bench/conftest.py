@@ -23,6 +23,7 @@ class Target:
         self.seen, self.in_flight, self.max_in_flight = [], 0, 0
         self.sessions, self.next_id = {}, 1000
         self.cached_at = 0.0
+        self.down_until = {}   # host -> time.time() until which /hck_status shows it down
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -55,8 +56,9 @@ class Target:
     async def _handle(self, request):
         path, method = request.path, request.method
         if path == '/hck_status':
-            return web.json_response({'up': 2, 'total': 2, 'peers': [{'host': 'shs-app-1.x', 'up': True},
-                                                                     {'host': 'shs-app-2.x', 'up': True}]})
+            peers = [{'host': '%s.internal' % host, 'up': time.time() >= self.down_until.get(host, 0)}
+                     for host in ('shs-app-1', 'shs-app-2')]
+            return web.json_response({'up': sum(p['up'] for p in peers), 'total': 2, 'peers': peers})
         if path in ('/api/movie', '/api/customer', '/api/session') and method == 'GET':
             return web.json_response([{'id': i} for i in range(1, {'movie': 10, 'customer': 20}.get(
                 path.rsplit('/', 1)[1], 30) + 1)])

@@ -4,6 +4,7 @@ runs scenarios end to end, writes its files and exits 1 when a bar is missed."""
 
 import asyncio
 import os
+import time
 
 import pytest
 
@@ -101,3 +102,34 @@ def test_unknown_scenarios_are_refused_by_name(capsys):
     with pytest.raises(SystemExit) as exited:
         bench_main.main(['--scenarios', 'load,nope'])
     assert exited.value.code == 2 and 'SCENARIOS: unknown nope' in capsys.readouterr().err
+
+
+def test_an_operator_scenario_marks_the_action_and_reads_the_lbs_view(target, tmp_path):
+    """app-kill's wiring on the local target: the action runs on time, is marked, and the LB page's down/up turn
+    into the figures (a stand-in stack: the kill flips the target's page, no docker)."""
+    from bench import scenarios
+    from bench.stack import Stack
+    local = target()
+
+    class LocalStack(Stack):
+        killed = []
+
+        def node(self, tier, index=0):
+            return dict(name='node-%s-%d' % (tier, index), hostname='shs-%s-%d' % (tier, index + 1), ip='127.0.0.1')
+
+        def kill_service(self, node, service):
+            self.killed.append((time.monotonic(), node['hostname'], service))
+            local.down_until['shs-app-1'] = time.time() + 1.0   # the page shows app-1 down for 1 s
+
+        def down_time(self, container):
+            return 0.5
+    stack = LocalStack(local.url)
+    ctx = scenarios.Context(stack, IDS, str(tmp_path), lambda message: None, time_scale=0.1)
+    result = scenarios.app_kill(ctx)
+    figures = result['figures']
+    assert stack.killed and stack.killed[0][1:] == ('shs-app-1', 'shs')
+    assert result['marks'][0]['name'] == 'app-kill' and result['marks'][0]['t'] == pytest.approx(1.5, abs=0.3)
+    assert figures['failed_requests'] == 0 and figures['longest_success_gap_s'] < 0.5
+    assert figures['lb_marked_peer_down_after_s'] < 0.7
+    assert 0.8 < figures['all_peers_up_again_after_s'] < 2.0
+    assert (tmp_path / 'app-kill.png').is_file() and (tmp_path / 'app-kill.samples.json').is_file()
