@@ -16,7 +16,7 @@ help:
 	@echo "make down     remove the deployment (playbooks/destroy.yml) and stop localcloud"
 	@echo "make stack-up / stack-down   the light stack without a cloud: PostgreSQL + two SHS on loopback (compose)"
 	@echo "make test     lint + sanity + every test (what CI runs)"
-	@echo "make lint     ansible-lint (production profile) + collection build"
+	@echo "make lint     ansible-lint (production profile) + changelog lint (antsibull-changelog) + collection build"
 	@echo "make sanity   ansible-test sanity on the collection as it ships (issue counts per test)"
 	@echo "make ee       the AWX execution environment image filmopoisk/shs-ee (execution-environment.yml, ansible-builder)"
 	@echo "make up-ee    run site.yml inside the EE the way AWX runs a job, against its own localcloud (docs/awx.md)"
@@ -43,6 +43,8 @@ stack-down: setup
 
 lint: setup
 	ansible-lint
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 	$(MAKE) --no-print-directory build
 
 # ansible-test sanity from an ansible_collections/filmopoisk/shs copy under .run/sanity (tools/sanity.sh says why);
