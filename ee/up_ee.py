@@ -98,7 +98,7 @@ def up():
         front.terminate()
         front.wait(10)
     job('deploy', 'site.yml', [yandex(info), deployment_secrets()], image)
-    job('deploy again', 'site.yml', [yandex(info), deployment_secrets()], image)
+    job('deploy-again', 'site.yml', [yandex(info), deployment_secrets()], image)
     print('SHS is served at https://127.0.0.1:18443 (curl -k https://127.0.0.1:18443/ping)')
 
 
