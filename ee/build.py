@@ -9,8 +9,8 @@ base, tagged filmopoisk/shs-ee:<inputs hash> (and :latest), rebuilt only when an
 Staged into .run/ee/collections (execution-environment.yml installs them from there with ansible-galaxy --offline):
 this collection at the last commit (what an AWX project checks out; --worktree: the work tree), built like `make
 build` (its build_ignore decides what ships), and the collections galaxy.yml depends on, packed from the copies tools/setup.sh installed into .collections (PyPI's ansible wheel: no Galaxy needed).
-The tag hashes the inputs (the EE definition, ee/, the collections' contents, the base image id, ansible-builder's
-version), not the generated context: a tarball's bytes change with its build time, its contents do not.
+The tag hashes the inputs (the EE definition, ee/pkgmgr, this script, the staged CA, the collections' contents, the
+base image id, ansible-builder's version), not the generated context: a tarball's bytes change with its build time, its contents do not.
 """
 
 import argparse
@@ -159,9 +159,11 @@ def inputs_tag(staged, base_id):
     import ansible_builder
     extra = dict(('collection:' + name, tar_digest(path)) for name, path in staged.items())
     extra.update(BASE_IMAGE=base_id, ANSIBLE_BUILDER=getattr(ansible_builder, '__version__', '') or _builder_version())
-    extra_files = {'execution-environment.yml': DEFINITION}
-    extra_files.update(('ca/' + name, os.path.join(CA_STAGE, name)) for name in os.listdir(CA_STAGE))
-    digest = content_hash.context_hash(os.path.join(ROOT, 'ee'), extra=extra, extra_files=extra_files)
+    # what goes into the image: the staged CA files (the hashed directory), the definition, the package manager
+    # wrapper, and this script (it stages the rest); not the job tools next to it
+    extra_files = {'execution-environment.yml': DEFINITION, 'ee/pkgmgr': os.path.join(ROOT, 'ee', 'pkgmgr'),
+                   'ee/build.py': os.path.abspath(__file__)}
+    digest = content_hash.context_hash(CA_STAGE, extra=extra, extra_files=extra_files)
     return '%s:%s' % (IMAGE, digest)
 
 
