@@ -236,6 +236,14 @@ class YCClient(object):
             return [found] if found is not None else []
         return sorted(self.list_all(stub, 'List', request, field, resource), key=lambda item: item.name)
 
+    def list_info(self, stub, request, field, name, resource, get_request=None):
+        """An _info module's listing: with get_request (the user gave an id), that one resource by Get (not found:
+        []), kept only if it is also called name when name is set; else list_named()."""
+        if get_request is None:
+            return self.list_named(stub, request, field, name, resource)
+        found = self.call(stub, 'Get', get_request, resource, not_found_ok=True)
+        return [found] if found is not None and (not name or found.name == name) else []
+
     def wait(self, operation, resource, response_type=None):
         """Wait for an operation with our own deadline; return its unpacked response (or the Operation).
 
@@ -515,6 +523,13 @@ def name_ok(name, option='name'):
     if name is not None and not re.match(NAME_PATTERN, name):
         raise YCError('%s: invalid name %r (lower-case letters, digits and hyphens, starts with a letter, '
                       'at most 63)' % (option, name))
+
+
+def id_ok(value, option, limit=50):
+    """A resource ID option: set (not V('')) and at most limit characters (the Get requests' rule in the protos,
+    e.g. vpc/v1/network_service.proto GetNetworkRequest.network_id). None: the option was not given."""
+    if value is not None and not (value and len(value) <= limit and re.match(r'^[-_.a-zA-Z0-9]+$', value)):
+        raise YCError('%s: invalid ID %r (1 to %d letters, digits and -_.)' % (option, value, limit))
 
 
 # -- the present/absent cycle every resource module shares --------------------------------------------------

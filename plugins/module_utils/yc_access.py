@@ -2,12 +2,14 @@
 # Copyright: filmopoisk.shs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One role for one subject on one resource, like Terraform's C(*_iam_member): shared by yc_folder_iam_binding,
-yc_service_account_iam_binding and yc_container_registry_iam_binding.
+yc_service_account_iam_binding and yc_container_registry_iam_binding, and the listing of their _info twins (one
+binding shape for both, binding_to_user()).
 
 Every YC service with access bindings takes the same requests of yandex/cloud/access/access.proto
 (ListAccessBindings / UpdateAccessBindings with a resource_id), so only the stub and the resource differ:
 
     result = ensure_binding(module, ServiceAccountServiceStub, 'service account', 'service_account_id', account_id)
+    bindings = list_bindings(module, ServiceAccountServiceStub, 'service account', 'service_account_id', account_id)
 """
 
 from __future__ import absolute_import, division, print_function
@@ -48,6 +50,20 @@ def subject_of(params):
     return subject_type, subject_id
 
 
+def binding_filter_spec(**options):
+    """Options of a binding _info module: the filters role, member, subject_id, subject_type (all optional), plus
+    its own (the resource's id)."""
+    spec = dict(role=dict(type='str'), member=dict(type='str'), subject_id=dict(type='str'),
+                subject_type=dict(type='str', choices=list(SUBJECT_TYPES)))
+    spec.update(options)
+    return spec
+
+
+def binding_to_user(resource_option, resource_id, role_id, subject_type, subject_id):
+    """A binding as the modules return it: {<resource_option>: id, role_id, subject: {id, type}}."""
+    return {resource_option: resource_id, 'role_id': role_id, 'subject': dict(id=subject_id, type=subject_type)}
+
+
 def _check(option, value, limit):
     if not value or len(value) > limit:
         raise YCError('%s: must be 1 to %d characters, got %r' % (option, limit, value))
@@ -65,7 +81,7 @@ def ensure_binding(module, stub, kind, resource_option, resource_id):
     _check('role', role, MAX_ROLE_ID)
     _check('member' if module.params.get('member') else 'subject_id', subject_id, MAX_SUBJECT_ID)
 
-    binding = {resource_option: resource_id, 'role_id': role, 'subject': dict(id=subject_id, type=subject_type)}
+    binding = binding_to_user(resource_option, resource_id, role, subject_type, subject_id)
     resource = "binding of role %s to %s:%s on %s %s" % (role, subject_type, subject_id, kind, resource_id)
     bindings = module.yc.list_all(stub, 'ListAccessBindings',
                                   access_pb2.ListAccessBindingsRequest(resource_id=resource_id), 'access_bindings',
@@ -92,3 +108,26 @@ def ensure_binding(module, stub, kind, resource_option, resource_id):
                                resource)
     module.yc.wait(operation, resource)
     return dict(result, operation_id=operation.id)
+
+
+def list_bindings(module, stub, kind, resource_option, resource_id):
+    """The resource's access bindings (ListAccessBindings), those matching the filter options (role, the subject
+    of member or subject_id/subject_type) only, sorted by role and subject; in binding_to_user()'s shape."""
+    params = module.params
+    _check(resource_option, resource_id, MAX_RESOURCE_ID)
+    if params['role'] is not None:
+        _check('role', params['role'], MAX_ROLE_ID)
+    subject_type, subject_id = params['subject_type'], params['subject_id']
+    if params['member']:
+        if subject_id or subject_type:
+            raise YCError('member: set either member or subject_id/subject_type, not both')
+        subject_type, subject_id = subject_of(params)
+    if subject_id is not None:
+        _check('subject_id', subject_id, MAX_SUBJECT_ID)
+    found = module.yc.list_all(stub, 'ListAccessBindings',
+                               access_pb2.ListAccessBindingsRequest(resource_id=resource_id), 'access_bindings',
+                               'ListAccessBindings of %s %s' % (kind, resource_id))
+    wanted = [b for b in found if params['role'] in (None, b.role_id) and subject_type in (None, b.subject.type)
+              and subject_id in (None, b.subject.id)]
+    wanted.sort(key=lambda b: (b.role_id, b.subject.type, b.subject.id))
+    return [binding_to_user(resource_option, resource_id, b.role_id, b.subject.type, b.subject.id) for b in wanted]

@@ -1,9 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: filmopoisk.shs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""VPC egress pieces shared by yc_vpc_gateway(_info) and yc_route_table(_info): how gateways and route tables
-look to the user, and the static route checks made before any API call (Yandex Cloud's rules from
-en/vpc/concepts/routing.md and gateways.md)."""
+"""VPC resources as the user sees them, one conversion for a module and its _info twin: networks, subnets,
+security groups (their rules in yc_security_group's option shape), gateways and route tables; and the static route
+checks made before any API call (Yandex Cloud's rules from en/vpc/concepts/routing.md and gateways.md)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,6 +13,11 @@ import ipaddress
 import re
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, ipv4_network
+
+try:
+    from yandex.cloud.vpc.v1 import security_group_pb2 as sg_pb2
+except ImportError:
+    pass  # YCModule reports the missing SDK
 
 DEFAULT_ROUTE = '0.0.0.0/0'
 LINK_LOCAL = ipaddress.IPv4Network('169.254.0.0/16')
@@ -29,6 +34,51 @@ def static_route_spec():
                 options=dict(destination_prefix=dict(type='str', required=True),
                              gateway_id=dict(type='str'),
                              next_hop_address=dict(type='str')))
+
+
+def network_to_user(network):
+    return dict(id=network.id, folder_id=network.folder_id, name=network.name, description=network.description,
+                labels=dict(network.labels), created_at=network.created_at.ToJsonString(),
+                default_security_group_id=network.default_security_group_id)
+
+
+def subnet_to_user(subnet):
+    return dict(id=subnet.id, folder_id=subnet.folder_id, name=subnet.name, description=subnet.description,
+                labels=dict(subnet.labels), network_id=subnet.network_id, zone_id=subnet.zone_id,
+                v4_cidr_blocks=list(subnet.v4_cidr_blocks), route_table_id=subnet.route_table_id,
+                created_at=subnet.created_at.ToJsonString())
+
+
+RULE_KEYS = ('direction', 'protocol', 'from_port', 'to_port', 'v4_cidr_blocks', 'security_group_id',
+             'predefined_target', 'description')
+
+
+def rule_from_api(rule):
+    """A security group rule as the user writes it (all ports = no range)."""
+    ports = rule.ports if rule.HasField('ports') else None
+    whole = ports is None or (ports.from_port == 0 and ports.to_port == 65535)
+    return dict(direction=sg_pb2.SecurityGroupRule.Direction.Name(rule.direction).lower(),
+                protocol=(rule.protocol_name or 'ANY').upper(),
+                from_port=None if whole else ports.from_port, to_port=None if whole else ports.to_port,
+                v4_cidr_blocks=sorted(rule.cidr_blocks.v4_cidr_blocks),
+                security_group_id=rule.security_group_id, predefined_target=rule.predefined_target,
+                description=rule.description)
+
+
+def rule_key(rule):
+    return tuple((key, tuple(rule[key]) if isinstance(rule[key], list) else rule[key]) for key in RULE_KEYS)
+
+
+def sorted_rules(rules):
+    return sorted(list(rules), key=lambda rule: repr(rule_key(rule)))
+
+
+def security_group_to_user(group):
+    return dict(id=group.id, folder_id=group.folder_id, name=group.name, description=group.description,
+                labels=dict(group.labels), network_id=group.network_id,
+                status=sg_pb2.SecurityGroup.Status.Name(group.status),
+                rules=sorted_rules(rule_from_api(rule) for rule in group.rules),
+                created_at=group.created_at.ToJsonString())
 
 
 def gateway_to_user(gateway):

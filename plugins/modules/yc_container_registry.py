@@ -106,19 +106,15 @@ operation_id:
   type: str
 '''
 
-import re
-
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
     YCError, YCModule, Resource, field_mask, labels_ok, named_resource_spec)
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_registry import registry_name_ok, registry_to_user
 
 try:
     from yandex.cloud.containerregistry.v1 import registry_pb2, registry_service_pb2 as svc
     from yandex.cloud.containerregistry.v1.registry_service_pb2_grpc import RegistryServiceStub
 except ImportError:
     pass  # YCModule reports the missing SDK
-
-# CreateRegistryRequest.name's pattern (3-63 characters).
-REGISTRY_NAME = r'^[a-z][-a-z0-9]{1,61}[a-z0-9]$'
 
 
 class ContainerRegistry(Resource):
@@ -138,9 +134,7 @@ class ContainerRegistry(Resource):
         return svc.GetRegistryRequest(registry_id=resource_id)
 
     def to_user(self, registry):
-        return dict(id=registry.id, folder_id=registry.folder_id, name=registry.name,
-                    status=registry_pb2.Registry.Status.Name(registry.status), labels=dict(registry.labels),
-                    created_at=registry.created_at.ToJsonString())
+        return registry_to_user(registry)
 
     def create_request(self, desired):
         return svc.CreateRegistryRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],
@@ -168,9 +162,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        if not re.match(REGISTRY_NAME, module.params['name']):
-            raise YCError('name: invalid registry name %r (3-63 lower-case letters, digits and hyphens, starts '
-                          'with a letter, does not end with a hyphen)' % module.params['name'])
+        registry_name_ok(module.params['name'])
         labels_ok(module.params['labels'])
         module.require_folder_id()
         result = ContainerRegistry(module).ensure()

@@ -76,7 +76,7 @@ operation_id:
 '''
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import YCError, YCModule
-from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_registry import repository_of
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_registry import repository_of, repository_to_user
 
 try:
     from yandex.cloud.containerregistry.v1 import repository_pb2, repository_service_pb2 as svc
@@ -93,7 +93,7 @@ def ensure(module):
 
     current = module.yc.call(RepositoryServiceStub, 'GetByName',
                              svc.GetRepositoryByNameRequest(repository_name=full_name), label, not_found_ok=True)
-    before = dict(id=current.id, name=current.name) if current is not None else {}
+    before = repository_to_user(current) if current is not None else {}
     if params['state'] == 'absent':
         if current is None:
             return dict(changed=False, repository={})
@@ -112,7 +112,7 @@ def ensure(module):
     # Upsert is idempotent: a retried call cannot make a second repository.
     operation = module.yc.call(RepositoryServiceStub, 'Upsert', svc.UpsertRepositoryRequest(name=full_name), label)
     done = module.yc.wait(operation, label, response_type=repository_pb2.Repository)
-    after = dict(id=done.id, name=done.name) if done is not None else {}
+    after = repository_to_user(done) if done is not None else {}
     return dict(changed=True, diff=dict(before={}, after=after), repository=after, operation_id=operation.id)
 
 

@@ -90,6 +90,7 @@ operation_id:
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
     YCError, YCModule, Resource, check_named_resource, field_mask, named_resource_spec)
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_vpc import network_to_user
 
 try:
     from yandex.cloud.vpc.v1 import network_pb2, network_service_pb2 as svc
@@ -114,9 +115,7 @@ class Network(Resource):
         return svc.GetNetworkRequest(network_id=resource_id)
 
     def to_user(self, network):
-        return dict(id=network.id, folder_id=network.folder_id, name=network.name, description=network.description,
-                    labels=dict(network.labels), created_at=network.created_at.ToJsonString(),
-                    default_security_group_id=network.default_security_group_id)
+        return network_to_user(network)
 
     def create_request(self, desired):
         return svc.CreateNetworkRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],

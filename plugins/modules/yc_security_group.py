@@ -184,27 +184,14 @@ operation_id:
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
     YCError, YCModule, Resource, check_named_resource, cidrs_ok, field_mask, named_resource_spec)
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_vpc import (
+    rule_from_api, rule_key, security_group_to_user, sorted_rules)
 
 try:
     from yandex.cloud.vpc.v1 import security_group_pb2 as sg_pb2, security_group_service_pb2 as svc
     from yandex.cloud.vpc.v1.security_group_service_pb2_grpc import SecurityGroupServiceStub
 except ImportError:
     pass  # YCModule reports the missing SDK
-
-RULE_KEYS = ('direction', 'protocol', 'from_port', 'to_port', 'v4_cidr_blocks', 'security_group_id',
-             'predefined_target', 'description')
-
-
-def rule_from_api(rule):
-    """A rule as the user writes it (all ports = no range)."""
-    ports = rule.ports if rule.HasField('ports') else None
-    whole = ports is None or (ports.from_port == 0 and ports.to_port == 65535)
-    return dict(direction=sg_pb2.SecurityGroupRule.Direction.Name(rule.direction).lower(),
-                protocol=(rule.protocol_name or 'ANY').upper(),
-                from_port=None if whole else ports.from_port, to_port=None if whole else ports.to_port,
-                v4_cidr_blocks=sorted(rule.cidr_blocks.v4_cidr_blocks),
-                security_group_id=rule.security_group_id, predefined_target=rule.predefined_target,
-                description=rule.description)
 
 
 def rule_from_option(index, option):
@@ -234,10 +221,6 @@ def rule_from_option(index, option):
                 predefined_target=option.get('predefined_target') or '', description=option['description'])
 
 
-def rule_key(rule):
-    return tuple((key, tuple(rule[key]) if isinstance(rule[key], list) else rule[key]) for key in RULE_KEYS)
-
-
 def rule_spec(rule):
     spec = svc.SecurityGroupRuleSpec(
         direction=sg_pb2.SecurityGroupRule.Direction.Value(rule['direction'].upper()),
@@ -251,10 +234,6 @@ def rule_spec(rule):
     if rule['predefined_target']:
         spec.predefined_target = rule['predefined_target']
     return spec
-
-
-def sorted_rules(rules):
-    return sorted(list(rules), key=lambda rule: repr(rule_key(rule)))
 
 
 class SecurityGroup(Resource):
@@ -280,11 +259,7 @@ class SecurityGroup(Resource):
         return svc.GetSecurityGroupRequest(security_group_id=resource_id)
 
     def to_user(self, group):
-        return dict(id=group.id, folder_id=group.folder_id, name=group.name, description=group.description,
-                    labels=dict(group.labels), network_id=group.network_id,
-                    status=sg_pb2.SecurityGroup.Status.Name(group.status),
-                    rules=sorted_rules(rule_from_api(rule) for rule in group.rules),
-                    created_at=group.created_at.ToJsonString())
+        return security_group_to_user(group)
 
     def desired(self):
         desired = super(SecurityGroup, self).desired()

@@ -78,6 +78,7 @@ operation_id:
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
     YCError, YCModule, Resource, check_named_resource, field_mask, named_resource_spec)
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_iam import service_account_to_user
 
 try:
     from yandex.cloud.iam.v1 import service_account_pb2, service_account_service_pb2 as svc
@@ -106,8 +107,7 @@ class ServiceAccount(Resource):
         return svc.GetServiceAccountRequest(service_account_id=resource_id)
 
     def to_user(self, account):
-        return dict(id=account.id, folder_id=account.folder_id, name=account.name, description=account.description,
-                    labels=dict(account.labels), created_at=account.created_at.ToJsonString())
+        return service_account_to_user(account)
 
     def create_request(self, desired):
         return svc.CreateServiceAccountRequest(folder_id=self.module.require_folder_id(), name=self.params['name'],

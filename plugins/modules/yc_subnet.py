@@ -128,6 +128,7 @@ operation_id:
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
     YCError, YCModule, Resource, check_named_resource, cidrs_ok, field_mask, named_resource_spec, zone_ok)
+from ansible_collections.filmopoisk.shs.plugins.module_utils.yc_vpc import subnet_to_user
 
 try:
     from yandex.cloud.vpc.v1 import subnet_pb2, subnet_service_pb2 as svc
@@ -154,10 +155,7 @@ class Subnet(Resource):
         return svc.GetSubnetRequest(subnet_id=resource_id)
 
     def to_user(self, subnet):
-        return dict(id=subnet.id, folder_id=subnet.folder_id, name=subnet.name, description=subnet.description,
-                    labels=dict(subnet.labels), network_id=subnet.network_id, zone_id=subnet.zone_id,
-                    v4_cidr_blocks=list(subnet.v4_cidr_blocks), route_table_id=subnet.route_table_id,
-                    created_at=subnet.created_at.ToJsonString())
+        return subnet_to_user(subnet)
 
     def create_request(self, desired):
         missing = [key for key in ('network_id', 'zone_id', 'v4_cidr_blocks') if not desired.get(key)]
