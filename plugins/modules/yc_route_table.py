@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: yc_route_table
 short_description: Manage a Yandex Cloud VPC route table (static routes)
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Create, update or delete a route table of a VPC network, found by O(name) in the folder.
   - A route table does nothing until a subnet uses it (M(filmopoisk.shs.yc_subnet)'s

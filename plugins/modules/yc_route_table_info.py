@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: yc_route_table_info
 short_description: List Yandex Cloud VPC route tables
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Returns the route tables of the folder (or the one named O(name), or those of O(network_id)) with their
     static routes. Changes nothing.

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: yc_vpc_gateway
 short_description: Manage a Yandex Cloud VPC NAT gateway (shared egress gateway)
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Create, update or delete a NAT gateway, found by O(name) in the folder (names are unique in a folder).
   - A NAT gateway gives VMs without a public address access to the internet (for example to C(cr.yandex) to pull

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: yc_vpc_gateway_info
 short_description: List Yandex Cloud VPC NAT gateways
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Returns the NAT gateways of the folder, or the one named O(name). Changes nothing.
 options:

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 name: hostname
 short_description: Whether a value is a DNS host name (or an IPv4 address)
-version_added: 0.2.0
+version_added: 0.3.0
 author: filmopoisk.shs contributors
 description:
   - >-

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 name: port
 short_description: Whether a value is a port number (1-65535)
-version_added: 0.2.0
+version_added: 0.3.0
 author: filmopoisk.shs contributors
 description:
   - >-
