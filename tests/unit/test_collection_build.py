@@ -16,9 +16,16 @@ def galaxy(*args):
                           env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg')))
 
 
+def galaxy_version():
+    """The version the tarball is named after (galaxy.yml's, which tests/unit/test_versions.py checks)."""
+    with open(os.path.join(ROOT, 'galaxy.yml')) as handle:
+        return re.search(r'^version: (\S+)$', handle.read(), re.M).group(1)
+
+
 def test_build_and_install(tmp_path):
     galaxy('collection', 'build', '--force', '--output-path', str(tmp_path / 'dist'), '.')
-    tarball = tmp_path / 'dist' / 'filmopoisk-shs-0.1.0.tar.gz'
+    version = galaxy_version()
+    tarball = tmp_path / 'dist' / ('filmopoisk-shs-%s.tar.gz' % version)
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
         manifest = json.load(tar.extractfile('MANIFEST.json'))
@@ -45,4 +52,4 @@ def test_build_and_install(tmp_path):
     installed = tmp_path / 'installed' / 'ansible_collections' / 'filmopoisk' / 'shs'
     assert (installed / 'meta' / 'runtime.yml').is_file()
     listing = galaxy('collection', 'list', '-p', str(tmp_path / 'installed'), 'filmopoisk.shs').stdout
-    assert 'filmopoisk.shs' in listing and '0.1.0' in listing
+    assert 'filmopoisk.shs' in listing and version in listing
