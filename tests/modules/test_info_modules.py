@@ -128,6 +128,7 @@ def test_bindings_list_what_the_binding_module_granted(localcloud, made, module,
     subject = binding['subject']
     listed = ok(run_module(module, localcloud, **on(made, target)))
     assert listed['changed'] is False and binding in listed['bindings']
+    assert ok(run_module(module, localcloud, check=True, **on(made, target))) == listed
     filters = [dict(role=binding['role_id']), dict(member='%s:%s' % (subject['type'], subject['id'])),
                dict(subject_id=subject['id'], subject_type=subject['type']),
                dict(role=binding['role_id'], subject_id=subject['id'])]
