@@ -96,8 +96,8 @@ def main(argv=None):
         log('==> %s (%.0f s into the bench)' % (name, t0 - started))
         try:
             waited = wait_healthy(stack, log)
-            if waited:
-                log('  stack healthy after %.0f s' % waited)
+            if waited >= 1:
+                log('  stack healthy again after %.0f s' % waited)
             found = scenarios.SCENARIOS[name](ctx)
         except Exception as exc:  # one broken scenario must not lose the others' figures
             log('  %s failed: %s' % (name, exc))
