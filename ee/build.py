@@ -6,9 +6,10 @@ base, tagged filmopoisk/shs-ee:<inputs hash> (and :latest), rebuilt only when an
     ee/build.py build     create, then build the image unless its tag exists; prints the tag, size and build time
     ee/build.py tag       the tag the image has (or would have)
 
-Staged into .run/ee/collections (execution-environment.yml installs them from there with ansible-galaxy --offline):
+Staged into .run/ee/collections, listed in .run/ee/requirements.yml (execution-environment.yml installs them from
+there with ansible-galaxy --offline):
 this collection at the last commit (what an AWX project checks out; --worktree: the work tree), built like `make
-build` (its build_ignore decides what ships), and the collections galaxy.yml depends on, packed from the copies tools/setup.sh installed into .collections (PyPI's ansible wheel: no Galaxy needed).
+build` (its build_ignore decides what ships), and the collections its MANIFEST.json depends on, packed from the copies tools/setup.sh installed into .collections (PyPI's ansible wheel: no Galaxy needed).
 The tag hashes the inputs (the EE definition, ee/pkgmgr, this script, the staged CA, the collections' contents, the
 base image id, ansible-builder's version), not the generated context: a tarball's bytes change with its build time, its contents do not.
 """
@@ -30,6 +31,7 @@ DEFINITION = os.path.join(ROOT, 'execution-environment.yml')
 STAGE = os.path.join(ROOT, '.run', 'ee', 'collections')
 CONTEXT = os.path.join(ROOT, '.run', 'ee', 'context')
 CA_STAGE = os.path.join(ROOT, '.run', 'ee', 'ca')
+REQUIREMENTS = os.path.join(ROOT, '.run', 'ee', 'requirements.yml')
 DIST = os.path.join(ROOT, '.run', 'dist')
 INSTALLED = os.path.join(ROOT, '.collections', 'ansible_collections')
 IMAGE = 'filmopoisk/shs-ee'
@@ -48,11 +50,11 @@ def images_tool():
     return _load('filmopoisk_images', os.path.join(ROOT, 'tools', 'images.py'))
 
 
-def galaxy_dependencies():
-    """galaxy.yml's dependencies, and theirs (community.docker needs community.library_inventory_filtering_v1)."""
-    import yaml
-    with open(os.path.join(ROOT, 'galaxy.yml')) as handle:
-        wanted = list(yaml.safe_load(handle).get('dependencies') or {})
+def dependencies(tarball):
+    """The collections a collection tarball depends on (its MANIFEST.json), and theirs, as installed in .collections
+    (community.docker needs community.library_inventory_filtering_v1)."""
+    with tarfile.open(tarball) as tar:
+        wanted = list(json.load(tar.extractfile('MANIFEST.json'))['collection_info'].get('dependencies') or {})
     found = []
     while wanted:
         name = wanted.pop(0)
@@ -118,14 +120,20 @@ def build_collection(revision):
 
 
 def stage(revision='HEAD'):
-    """.run/ee/collections/<namespace>-<name>.tar.gz for this collection and its dependencies; return their paths."""
+    """.run/ee/collections/<namespace>-<name>.tar.gz for this collection and its dependencies, and the galaxy
+    requirements file execution-environment.yml installs from (.run/ee/requirements.yml); return the tarballs."""
     shutil.rmtree(STAGE, ignore_errors=True)
     os.makedirs(STAGE)
     staged = {'filmopoisk.shs': os.path.join(STAGE, 'filmopoisk-shs.tar.gz')}
     shutil.copy(build_collection(revision), staged['filmopoisk.shs'])
-    for name in galaxy_dependencies():
+    for name in dependencies(staged['filmopoisk.shs']):
         staged[name] = os.path.join(STAGE, name.replace('.', '-') + '.tar.gz')
         pack_installed(name, staged[name])
+    # paths as the galaxy stage sees them: additional_build_files puts the tarballs into _build/collections
+    requirements = {'collections': [{'name': 'collections/' + os.path.basename(path), 'type': 'file'}
+                                    for path in staged.values()]}
+    with open(REQUIREMENTS, 'w') as handle:
+        json.dump(requirements, handle, indent=2)  # JSON is YAML
     return staged
 
 
