@@ -11,7 +11,8 @@ import time
 import pytest
 from aiohttp import web
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+# appended, not prepended: the repository root must not shadow anything the other tests import
+sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 class Target:
