@@ -18,13 +18,15 @@ from support import REPO_ROOT, ansible_env
 
 STUB = r'''#!/usr/bin/python
 # WANT_JSON
-import json, sys
+import json, os, sys
 args = {k: v for k, v in json.load(open(sys.argv[1])).items() if not k.startswith('_ansible')}
 size = int(args['scale_policy']['fixed_scale']['size'])
 host = args['instance_template']['hostname']
 nat = any(n.get('nat') for n in args['instance_template']['network_interfaces'])
 instances = [dict(fqdn=host.replace('{instance.index}', str(i)) + '.ru-central1.internal',
                   **({'nat_address': '203.0.113.%d' % i} if nat else {})) for i in range(1, size + 1)]
+if os.environ.get('STUB_INSTANCES_REVERSED'):  # ListInstances' order after a VM was re-created
+    instances.reverse()
 print(json.dumps({'changed': False, 'captured': args, 'instances': instances}))
 '''
 
@@ -59,7 +61,7 @@ def collection_with_stub(tmp_path):
     return tmp_path / 'collections', str(coll)
 
 
-def deploy_tiers(tmp_path, **extra):
+def deploy_tiers(tmp_path, environ=None, **extra):
     """Run deploy.yml's play vars and tier task files; return {db, app, lb: module args, nat, peers}."""
     collections, coll = collection_with_stub(tmp_path)
     with open(os.path.join(REPO_ROOT, 'playbooks', 'deploy.yml')) as handle:
@@ -77,7 +79,7 @@ def deploy_tiers(tmp_path, **extra):
             {'ansible.builtin.copy': {'dest': str(out), 'mode': '0600', 'content': (
                 "{{ {'db': shs_db_group.captured, 'app': shs_app_group.captured, 'lb': shs_lb_group.captured,"
                 " 'nat': shs_lb_nat_address} | to_json }}")}}]}]))
-    env = dict(ansible_env(), ANSIBLE_COLLECTIONS_PATH=str(collections))
+    env = dict(ansible_env(), ANSIBLE_COLLECTIONS_PATH=str(collections), **(environ or {}))
     args = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i',
             os.path.join(REPO_ROOT, 'inventory', 'local'), str(playbook)]
     for key, value in extra.items():
@@ -128,6 +130,17 @@ def test_the_tiers_find_each_other_by_the_one_hostname_rule(groups):
     for index in (1, 2):
         assert '{ name = "shs-app-%d.ru-central1.internal", host = "shs-app-%d.ru-central1.internal", port = 80 }' % (
             index, index) in nginx
+
+
+def test_the_lb_payload_does_not_depend_on_the_order_the_app_instances_are_listed_in(tmp_path):
+    """After an app VM is re-created the group may list its instances in another order; the LB's metadata (its
+    peer list) must not change with it, or an app rollout would restart the LB tier too."""
+    tls = str(tmp_path / 'tls')  # one self-signed pair for both runs
+    (tmp_path / 'in_order').mkdir()
+    (tmp_path / 'reversed').mkdir()
+    in_order = deploy_tiers(tmp_path / 'in_order', shs_tls_selfsigned_dir=tls)
+    reversed_ = deploy_tiers(tmp_path / 'reversed', environ={'STUB_INSTANCES_REVERSED': '1'}, shs_tls_selfsigned_dir=tls)
+    assert reversed_['lb']['instance_template']['metadata'] == in_order['lb']['instance_template']['metadata']
 
 
 def test_a_role_port_moves_the_health_check_the_peers_and_the_watchdog(tmp_path):
