@@ -2,7 +2,7 @@
 # One-time (and safe to re-run) set-up of a Debian/Ubuntu machine for this repository, as root:
 #   apt packages, a running Docker engine, the Compose v2 plugin, a venv with pinned Python packages,
 #   the Ansible collections this one needs (from PyPI's `ansible` wheel: no Galaxy needed), and the repository's
-#   Python projects coinode/ and localcloud/ installed into the venv (pip install -e).
+#   Python projects coinode/, localcloud/ and bench/ installed into the venv (pip install -e).
 # A second run only checks and skips (a few seconds). Images are built by tools/images.py.
 set -euo pipefail
 
@@ -61,21 +61,22 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
 fi
 
-# --- The repository's own Python projects: coinode (COI nodes) and localcloud (the local YC API) ---------------
-# Editable installs, so `python -m localcloud` / `python -m coinode` run the checkout from any directory. Offline:
-# no build isolation (setuptools is in the venv already) and no index (their dependencies are the pinned ones above).
+# --- The repository's own Python projects: coinode (COI nodes), localcloud (the local YC API), bench (make bench)
+# Editable installs, so `python -m localcloud` / `python -m coinode` / `python -m bench` run the checkout from any
+# directory. Offline: no build isolation (setuptools is in the venv already) and no index (their dependencies are
+# the pinned ones above).
 if ! "$VENV/bin/python" - "$ROOT" <<'PY'
 import importlib.util, os, sys
 root = sys.argv[1]
-for name in ('coinode', 'localcloud'):
+for name in ('coinode', 'localcloud', 'bench'):
     spec = importlib.util.find_spec(name)
     if spec is None or os.path.dirname(os.path.dirname(spec.origin or "")) != os.path.join(root, name):
         sys.exit(1)
 PY
 then
-  step "pip install -e coinode -e localcloud"
+  step "pip install -e coinode -e localcloud -e bench"
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation --no-index \
-    -e "$ROOT/coinode" -e "$ROOT/localcloud" >>"$RUN_DIR/logs/pip.log" 2>&1 \
+    -e "$ROOT/coinode" -e "$ROOT/localcloud" -e "$ROOT/bench" >>"$RUN_DIR/logs/pip.log" 2>&1 \
     || { grep -v '^WARNING: Location' "$RUN_DIR/logs/pip.log" | tail -20 >&2; exit 1; }
 fi
 

@@ -1,18 +1,14 @@
 """The bench's own tests: a tiny local target that answers like the stack (an aiohttp app on loopback, in a
-thread with its own event loop), and the repository root on sys.path so `import bench` finds bench/."""
+thread with its own event loop). `bench` is the installed project bench/ (tools/setup.sh: pip install -e)."""
 
 import asyncio
 import json
-import os
-import sys
 import threading
 import time
 
 import pytest
 from aiohttp import web
 
-# appended, not prepended: the repository root must not shadow anything the other tests import
-sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 class Target:

@@ -13,7 +13,8 @@ import sys
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# bench/bench/stack.py -> the repository root (the bench drives this checkout: make up's stack, tools/, roles/)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OWNER_LABEL = 'org.filmopoisk.localcloud'
 NODE_LABEL = 'org.filmopoisk.coi-node'
 PROJECT_LABEL = 'com.docker.compose.project'
