@@ -202,9 +202,10 @@ def write_inventory(private_data_dir, data):
 
 
 def run_job(playbook, credentials, extra_vars=None, image=DEFAULT_IMAGE, private_data_dir=None, verbosity=0,
-            inventory_credentials=None, revision='HEAD'):
+            inventory_credentials=None, revision='HEAD', keep_env=False):
     """One job: project copy, inventory update, credentials injected, the playbook in the EE. Returns
-    (ansible_runner Runner, private data dir)."""
+    (ansible_runner Runner, private data dir). Afterwards the env/ dirs (injected files, extra vars: the secrets) are
+    removed, as AWX removes a job's private data dir; artifacts/ and inventory/ stay. keep_env keeps them."""
     import ansible_runner
     private_data_dir = private_data_dir or tempfile.mkdtemp(prefix='awx-job-')
     copy_project(private_data_dir, revision=revision)
@@ -223,6 +224,9 @@ def run_job(playbook, credentials, extra_vars=None, image=DEFAULT_IMAGE, private
     runner = ansible_runner.run(playbook=playbook, extravars=extra_vars or {},
                                 cmdline=cmdline or None, ident='job-%s' % uuid.uuid4().hex[:8],
                                 **runner_kwargs(private_data_dir, image, env))
+    if not keep_env:
+        for job_dir in (private_data_dir, update_dir):
+            shutil.rmtree(os.path.join(job_dir, 'env'), ignore_errors=True)
     return runner, private_data_dir
 
 

@@ -98,8 +98,9 @@ def cloud(tmp_path_factory, ee_image):
 
     def job(playbook, credentials, **more):
         started = time.monotonic()
+        # keep_env: the injected files are checked below (by default they go with the job, as in AWX)
         runner, private_data_dir = awx_job.run_job(playbook, credentials, dict(extra_vars, **more), image=ee_image,
-                                                   private_data_dir=str(tmp / ('job-%d' % len(jobs))))
+                                                   private_data_dir=str(tmp / ('job-%d' % len(jobs))), keep_env=True)
         jobs.append(private_data_dir)
         stdout = re.sub(r'\x1b\[[0-9;]*m', '', runner.stdout.read())  # the job's colours
         return dict(runner=runner, dir=private_data_dir, stdout=stdout, took=time.monotonic() - started)
