@@ -20,7 +20,7 @@ help:
 	@echo "make sanity   ansible-test sanity on the collection as it ships (issue counts per test)"
 	@echo "make ee       the AWX execution environment image filmopoisk/shs-ee (execution-environment.yml, ansible-builder)"
 	@echo "make up-ee    run site.yml inside the EE the way AWX runs a job, against its own localcloud (docs/awx.md)"
-	@echo "make bench    SHS reference service throughput (figures, not a test)"
+	@echo "make bench    the SLA bench against make up's stack (docs/benchmarks.md; SCENARIOS=load,app-kill)"
 
 setup:
 	@tools/setup.sh
