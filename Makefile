@@ -77,12 +77,12 @@ clean: down stack-down
 	rm -rf .run/dist .pytest_cache
 
 # The AWX execution environment: the collection tarball + ansible-builder's context, built on the Debian base
-# (ee/build.py; rebuilt only when an input changed).
+# (python -m shs_ee.build; rebuilt only when an input changed).
 ee: setup
-	$(VENV)/bin/python ee/build.py build
+	$(VENV)/bin/python -m shs_ee.build build
 
-# site.yml run inside the EE the way AWX runs a job (ee/up_ee.py: images job, deploy job twice), against a localcloud
+# site.yml run inside the EE the way AWX runs a job (shs_ee.up_ee: images job, deploy job twice), against a localcloud
 # of its own (.run/ee/localcloud; the LB on 127.0.0.1:18443). make up-ee EE_ARGS=--down removes it.
 EE_ARGS ?=
 up-ee: images
-	$(VENV)/bin/python ee/up_ee.py $(EE_ARGS)
+	$(VENV)/bin/python -m shs_ee.up_ee $(EE_ARGS)

@@ -2,7 +2,7 @@
 # One-time (and safe to re-run) set-up of a Debian/Ubuntu machine for this repository, as root:
 #   apt packages, a running Docker engine, the Compose v2 plugin, a venv with pinned Python packages,
 #   the Ansible collections this one needs (from PyPI's `ansible` wheel: no Galaxy needed), and the repository's
-#   Python projects coinode/, localcloud/ and bench/ installed into the venv (pip install -e).
+#   Python projects coinode/, localcloud/, bench/ and ee/ (package shs_ee) installed into the venv (pip install -e).
 # A second run only checks and skips (a few seconds). Images are built by tools/images.py.
 set -euo pipefail
 
@@ -68,15 +68,15 @@ fi
 if ! "$VENV/bin/python" - "$ROOT" <<'PY'
 import importlib.util, os, sys
 root = sys.argv[1]
-for name in ('coinode', 'localcloud', 'bench'):
+for name, project in (('coinode', 'coinode'), ('localcloud', 'localcloud'), ('bench', 'bench'), ('shs_ee', 'ee')):
     spec = importlib.util.find_spec(name)
-    if spec is None or os.path.dirname(os.path.dirname(spec.origin or "")) != os.path.join(root, name):
+    if spec is None or os.path.dirname(os.path.dirname(spec.origin or "")) != os.path.join(root, project):
         sys.exit(1)
 PY
 then
-  step "pip install -e coinode -e localcloud -e bench"
+  step "pip install -e coinode -e localcloud -e bench -e ee"
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation --no-index \
-    -e "$ROOT/coinode" -e "$ROOT/localcloud" -e "$ROOT/bench" >>"$RUN_DIR/logs/pip.log" 2>&1 \
+    -e "$ROOT/coinode" -e "$ROOT/localcloud" -e "$ROOT/bench" -e "$ROOT/ee" >>"$RUN_DIR/logs/pip.log" 2>&1 \
     || { grep -v '^WARNING: Location' "$RUN_DIR/logs/pip.log" | tail -20 >&2; exit 1; }
 fi
 

@@ -1,4 +1,4 @@
-"""The execution environment's build context, as `ansible-builder create` writes it (ee/build.py create), and what
+"""The execution environment's build context, as `ansible-builder create` writes it (shs_ee.build create), and what
 ansible-builder's own introspection makes of the installed collections: no image is built here (test_ee_job does).
 """
 
@@ -20,7 +20,7 @@ BIN = os.path.dirname(sys.executable)
 
 @pytest.fixture(scope='module')
 def context():
-    done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'ee', 'build.py'), 'create'], cwd=REPO_ROOT,
+    done = subprocess.run([sys.executable, '-m', 'shs_ee.build', 'create'], cwd=REPO_ROOT,
                           text=True, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     with open(os.path.join(CONTEXT, 'Dockerfile')) as handle:
@@ -97,9 +97,9 @@ def test_ansible_builder_introspection_finds_the_collections_needs(context, tmp_
 
 
 def test_the_tag_follows_the_inputs_not_the_tarball_build_time(context):
-    first = subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'ee', 'build.py'), 'tag'], cwd=REPO_ROOT,
+    first = subprocess.run([sys.executable, '-m', 'shs_ee.build', 'tag'], cwd=REPO_ROOT,
                            text=True, capture_output=True, timeout=300)
-    second = subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'ee', 'build.py'), 'tag'], cwd=REPO_ROOT,
+    second = subprocess.run([sys.executable, '-m', 'shs_ee.build', 'tag'], cwd=REPO_ROOT,
                             text=True, capture_output=True, timeout=300)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert re.match(r'^filmopoisk/shs-ee:[0-9a-f]{12}$', first.stdout.strip())

@@ -1,10 +1,10 @@
 """AWX jobs for real, with no AWX server: the EE image (make ee), and site.yml run inside it the way AWX runs a job
-(ee/awx_job.py: project checkout, inventory update from the yc_compute source, credentials rendered from the
+(shs_ee.awx_job: project checkout, inventory update from the yc_compute source, credentials rendered from the
 custom credential types' injectors, ansible-runner with container isolation), against a localcloud of its own
 (own state dir, ports, prefix and subnet), reached from the EE container over the host's loopback (--network host).
 
 The images: the images job builds and pushes them with the engine of a "Docker engine (TLS)" credential (a TLS front
-with client certificates of the local engine, ee/docker_tls.py); the deploy job then has no engine at all and finds
+with client certificates of the local engine, shs_ee.docker_tls); the deploy job then has no engine at all and finds
 every content-hash tag in the registry. Figures print with `pytest -s`.
 """
 
@@ -25,8 +25,7 @@ import pytest
 from instance_group_support import node_resources, remove_nodes
 from support import REPO_ROOT, free_port, wait_for
 
-sys.path.insert(0, os.path.join(REPO_ROOT, 'ee'))
-import awx_job  # noqa: E402  (ee/awx_job.py)
+from shs_ee import awx_job  # the installed ee/ project (tools/setup.sh: pip install -e ee)
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +46,7 @@ def fetch(url, timeout=10):
 @pytest.fixture(scope='module')
 def ee_image():
     started = time.monotonic()
-    done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'ee', 'build.py'), 'build'], cwd=REPO_ROOT,
+    done = subprocess.run([sys.executable, '-m', 'shs_ee.build', 'build'], cwd=REPO_ROOT,
                           text=True, capture_output=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     ref = done.stdout.strip().splitlines()[-1]
@@ -71,9 +70,9 @@ def cloud(tmp_path_factory, ee_image):
     info = json.loads(started.stdout.strip().splitlines()[-1])
     # the Docker engine over TLS with client certificates, as a job's engine credential describes one
     pki = tmp / 'docker-pki'
-    subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'ee', 'docker_tls.py'), 'pki', str(pki)], check=True,
+    subprocess.run([sys.executable, '-m', 'shs_ee.docker_tls', 'pki', str(pki)], check=True,
                    capture_output=True)
-    front = subprocess.Popen([sys.executable, os.path.join(REPO_ROOT, 'ee', 'docker_tls.py'), 'serve', str(pki)],
+    front = subprocess.Popen([sys.executable, '-m', 'shs_ee.docker_tls', 'serve', str(pki)],
                              stdout=subprocess.PIPE, text=True)
     docker_host = json.loads(front.stdout.readline())['docker_host']
     tls = tmp / 'lb-tls'

@@ -255,8 +255,7 @@ def test_the_yandex_cloud_credential_injects_what_the_plugins_read(rendered):
 def test_an_input_left_out_leaves_its_variable_empty_and_the_plugins_then_ignore_it(rendered, tmp_path):
     """AWX renders a missing input as '': with only a token, the key variable is '' (not a path to an empty file),
     and the collection counts an empty YC_* credential variable as unset (one credential, no conflict)."""
-    sys.path.insert(0, os.path.join(REPO_ROOT, 'ee'))
-    import awx_job
+    from shs_ee import awx_job
     from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import resolve_credentials
     yandex = rendered['value']('shs_awx_credential_types')[0]
     (tmp_path / 'env').mkdir()

@@ -2,9 +2,9 @@
 """The execution environment (EE) image: execution-environment.yml built with ansible-builder on the project's Debian
 base, tagged filmopoisk/shs-ee:<inputs hash> (and :latest), rebuilt only when an input changed.
 
-    ee/build.py create    stage the collection tarballs and write the build context (.run/ee/context), no image
-    ee/build.py build     create, then build the image unless its tag exists; prints the tag, size and build time
-    ee/build.py tag       the tag the image has (or would have)
+    python -m shs_ee.build create   stage the collection tarballs and write the build context (.run/ee/context)
+    python -m shs_ee.build build    create, then build the image unless its tag exists; prints tag, size, build time
+    python -m shs_ee.build tag      the tag the image has (or would have)
 
 Staged into .run/ee/collections, listed in .run/ee/requirements.yml (execution-environment.yml installs them from
 there with ansible-galaxy --offline):
@@ -26,7 +26,7 @@ import sys
 import tarfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # ee/shs_ee/ -> the repo
 DEFINITION = os.path.join(ROOT, 'execution-environment.yml')
 STAGE = os.path.join(ROOT, '.run', 'ee', 'collections')
 CONTEXT = os.path.join(ROOT, '.run', 'ee', 'context')
@@ -148,7 +148,7 @@ def stage_ca():
         shutil.copy(bundle, os.path.join(CA_STAGE, 'build-machine.crt'))
     else:
         with open(os.path.join(CA_STAGE, 'none.txt'), 'w') as handle:
-            handle.write('no CA bundle of the build machine (ee/build.py)\n')  # COPY needs the directory
+            handle.write('no CA bundle of the build machine (shs_ee.build)\n')  # COPY needs the directory
 
 
 def tar_digest(path):
@@ -170,7 +170,7 @@ def inputs_tag(staged, base_id):
     # what goes into the image: the staged CA files (the hashed directory), the definition, the package manager
     # wrapper, and this script (it stages the rest); not the job tools next to it
     extra_files = {'execution-environment.yml': DEFINITION, 'ee/pkgmgr': os.path.join(ROOT, 'ee', 'pkgmgr'),
-                   'ee/build.py': os.path.abspath(__file__)}
+                   'ee/shs_ee/build.py': os.path.abspath(__file__)}
     digest = content_hash.context_hash(CA_STAGE, extra=extra, extra_files=extra_files)
     return '%s:%s' % (IMAGE, digest)
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""make up-ee: the deployment brought up by AWX-style jobs in the EE (ee/awx_job.py), against a localcloud of its own
+"""make up-ee: the deployment brought up by AWX-style jobs in the EE (shs_ee.awx_job), against a localcloud of its own
 (not make up's: state .run/ee/localcloud, API 127.0.0.1:19151, the LB on 127.0.0.1:18443 and :18080, prefix shsee).
 
-    ee/up_ee.py          EE image, localcloud, the images job (Docker engine credential: a TLS front of the local
-                         engine, ee/docker_tls.py), the deploy job (no engine), then a second deploy job (changed=0)
-    ee/up_ee.py --down   the destroy job (with its confirmation), then localcloud stopped
+    python -m shs_ee.up_ee          EE image, localcloud, the images job (Docker engine credential: a TLS front of
+                                    the local engine, shs_ee.docker_tls), the deploy job (no engine), then a second
+                                    deploy job (changed=0)
+    python -m shs_ee.up_ee --down   the destroy job (with its confirmation), then localcloud stopped
 
 Secrets (database password, the LB's self-signed pair) are made once into .run/ee/secrets (0600), as an operator
 would put them into the "SHS deployment secrets" credential once.
@@ -19,12 +20,9 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import awx_job  # noqa: E402
-import build  # noqa: E402
+from shs_ee import awx_job, build
 
-ROOT = os.path.dirname(HERE)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # ee/shs_ee/ -> the repo
 RUN = os.path.join(ROOT, '.run', 'ee')
 STATE = os.path.join(RUN, 'localcloud')
 SECRETS = os.path.join(RUN, 'secrets')
@@ -83,9 +81,9 @@ def up():
     info = localcloud()
     pki = os.path.join(RUN, 'docker-pki')
     if not os.path.exists(os.path.join(pki, 'cert.pem')):
-        subprocess.run([sys.executable, os.path.join(HERE, 'docker_tls.py'), 'pki', pki], check=True,
+        subprocess.run([sys.executable, '-m', 'shs_ee.docker_tls', 'pki', pki], check=True,
                        capture_output=True)
-    front = subprocess.Popen([sys.executable, os.path.join(HERE, 'docker_tls.py'), 'serve', pki],
+    front = subprocess.Popen([sys.executable, '-m', 'shs_ee.docker_tls', 'serve', pki],
                              stdout=subprocess.PIPE, text=True)
     try:
         docker_host = json.loads(front.stdout.readline())['docker_host']

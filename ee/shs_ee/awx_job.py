@@ -15,7 +15,8 @@ What AWX does for a job, done the same way:
   `ansible-playbook -i /runner/inventory/hosts ...` with the environment AWX sets (ANSIBLE_COLLECTIONS_PATHS as
   awx/main/tasks/jobs.py builds it, host key checking off, the job's ids).
 
-    ee/awx_job.py --credentials creds.json [--extra-vars vars.json] [--image filmopoisk/shs-ee:latest] PLAYBOOK
+    python -m shs_ee.awx_job --credentials creds.json [--extra-vars vars.json] [--image filmopoisk/shs-ee:latest]
+        PLAYBOOK
 
 creds.json: [{"type": "Yandex Cloud", "inputs": {...}}, ...] (input ids of credential_types.yml). Prints the
 private data dir; artifacts/<ident>/ holds stdout, the job events, rc and status, as on an AWX execution node.
@@ -33,7 +34,7 @@ import uuid
 
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # ee/shs_ee/ -> the repo
 CREDENTIAL_TYPES = os.path.join(ROOT, 'playbooks', 'awx', 'vars', 'credential_types.yml')
 INVENTORY_SOURCE = 'inventory/awx/shs.yc_compute.yml'
 DEFAULT_IMAGE = 'filmopoisk/shs-ee:latest'

@@ -3,9 +3,9 @@
 TLS front on 127.0.0.1 of the local engine's socket (no second engine can run here), requiring a client certificate
 signed by its own CA, like `dockerd --tlsverify`.
 
-    ee/docker_tls.py pki DIR                       ca.pem, server.pem/server-key.pem, cert.pem/key.pem (the client)
-    ee/docker_tls.py serve DIR --port N [--socket /var/run/docker.sock]
-                                                   prints {"docker_host": "tcp://127.0.0.1:N"} once it listens
+    python -m shs_ee.docker_tls pki DIR             ca.pem, server.pem/server-key.pem, cert.pem/key.pem (the client)
+    python -m shs_ee.docker_tls serve DIR --port N [--socket /var/run/docker.sock]
+                                                 prints {"docker_host": "tcp://127.0.0.1:N"} once it listens
 
 Bytes are passed through unchanged both ways (the Docker API over one TLS connection: builds, pushes, streams).
 """
