@@ -91,7 +91,7 @@ def up():
             'host': docker_host, 'ca_certificate': open(os.path.join(pki, 'ca.pem')).read(),
             'client_certificate': open(os.path.join(pki, 'cert.pem')).read(),
             'client_key': open(os.path.join(pki, 'key.pem')).read()}}
-        job('images', 'playbooks/awx/images.yml', [yandex(info), engine], image)
+        job('images', 'playbooks/awx_images.yml', [yandex(info), engine], image)
     finally:
         front.terminate()
         front.wait(10)
@@ -106,7 +106,7 @@ def down():
         return
     image = build.build()
     info = localcloud()
-    job('destroy', 'playbooks/awx/destroy.yml', [yandex(info)], image, shs_destroy_confirm=PREFIX)
+    job('destroy', 'playbooks/awx_destroy.yml', [yandex(info)], image, shs_destroy_confirm=PREFIX)
     subprocess.run([sys.executable, '-m', 'localcloud', 'stop', '--state-dir', STATE], check=True, capture_output=True)
 
 

@@ -135,7 +135,7 @@ def assert_no_secret_in_artifacts(cloud, private_data_dir):
 
 
 def test_images_job_builds_and_pushes_with_the_tls_engine_of_its_credential(cloud):
-    done = cloud['job']('playbooks/awx/images.yml', [cloud['yandex'], cloud['engine']])
+    done = cloud['job']('playbooks/awx_images.yml', [cloud['yandex'], cloud['engine']])
     assert done['runner'].rc == 0, done['stdout'][-6000:]
     print('\nimages job (build + push over TLS): %.0f s, %s' % (done['took'], recap(done['stdout'])))
     references = re.findall(r"- (127\.0\.0\.1:\d+/\w+/(?:shs|postgres|lb):[0-9a-f]{12})", done['stdout'])
@@ -143,7 +143,7 @@ def test_images_job_builds_and_pushes_with_the_tls_engine_of_its_credential(clou
     assert 'Build each missing image' in done['stdout'] and 'changed: [localhost] => (item=' in done['stdout']
     assert_no_secret_in_artifacts(cloud, done['dir'])
     # A job without the engine credential: nothing is missing any more, so no engine is needed
-    again = cloud['job']('playbooks/awx/images.yml', [cloud['yandex']])
+    again = cloud['job']('playbooks/awx_images.yml', [cloud['yandex']])
     assert again['runner'].rc == 0 and recap(again['stdout'])['changed'] == 0, again['stdout'][-6000:]
 
 
@@ -220,10 +220,10 @@ def test_the_inventory_source_lists_the_deployed_vms(cloud):
 
 
 def test_destroy_job_needs_the_typed_confirmation(cloud):
-    refused = cloud['job']('playbooks/awx/destroy.yml', [cloud['yandex']], shs_destroy_confirm='nope')
+    refused = cloud['job']('playbooks/awx_destroy.yml', [cloud['yandex']], shs_destroy_confirm='nope')
     assert refused['runner'].rc != 0 and 'nothing was removed' in refused['stdout'], refused['stdout'][-4000:]
     assert fetch(cloud['https'] + '/ping') == (200, 'pong')
-    done = cloud['job']('playbooks/awx/destroy.yml', [cloud['yandex']], shs_destroy_confirm=cloud['prefix'])
+    done = cloud['job']('playbooks/awx_destroy.yml', [cloud['yandex']], shs_destroy_confirm=cloud['prefix'])
     assert done['runner'].rc == 0, done['stdout'][-6000:]
     print('\ndestroy job: %.0f s, %s' % (done['took'], recap(done['stdout'])))
     wait_for(lambda: node_resources(cloud['state_dir']) == ([], []), 30, what='the nodes removed')

@@ -350,10 +350,82 @@ def test_every_awx_task_passes_its_modules_argument_spec(rendered):
     assert credential['awx.awx.credential']['update_secrets'] is False and credential['no_log'] is True
 
 
-@pytest.mark.parametrize('playbook', ['playbooks/awx.yml', 'playbooks/awx/images.yml', 'playbooks/awx/destroy.yml',
-                                      'playbooks/awx/app_restart.yml'])
+@pytest.mark.parametrize('playbook', ['playbooks/awx.yml', 'playbooks/awx_images.yml', 'playbooks/awx_destroy.yml',
+                                      'playbooks/awx_app_restart.yml'])
 def test_syntax_check(playbook):
     done = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '--syntax-check',
                            '-i', 'inventory/awx', playbook], cwd=REPO_ROOT, text=True, capture_output=True,
                           env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, 'ansible.cfg')), timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- the job playbooks find the image contexts as site.yml does (issue 10) ------------------------------------------
+
+def job_playbooks():
+    with open(os.path.join(VARS, 'controller.yml')) as handle:
+        return sorted(set(t['playbook'] for t in yaml.safe_load(handle)['shs_awx_job_templates']))
+
+
+# Each play's shs_image_contexts with inventory/awx's group_vars, from the playbook loaded by Ansible's own classes
+# in a process of its own (as ansible-playbook: the collection finder installed once), each play's playbook_dir set
+# as PlaybookExecutor sets it before the play (the directory of the file that holds it).
+PLAY_VARS = """
+import json, sys
+from ansible import context
+from ansible.inventory.manager import InventoryManager
+from ansible.module_utils.common.collections import ImmutableDict
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook import Playbook
+from ansible.plugins.loader import init_plugin_loader
+from ansible.template import Templar
+from ansible.vars.manager import VariableManager
+context.CLIARGS = ImmutableDict(tags=[], skip_tags=[])
+init_plugin_loader([])
+playbook, hosts = sys.argv[1:]
+loader = DataLoader()
+inventory = InventoryManager(loader=loader, sources=[hosts])
+manager = VariableManager(loader=loader, inventory=inventory)
+book = Playbook.load(playbook, variable_manager=manager, loader=loader)
+found = {}
+for play in book.get_plays():
+    loader.set_basedir(play._included_path or book._basedir)
+    variables = manager.get_vars(play=play, host=inventory.get_host('localhost'))
+    found[play.get_name()] = str(Templar(loader=loader, variables=variables).template(variables['shs_image_contexts']))
+print(json.dumps(found))
+"""
+
+
+def plays_image_contexts(playbook, tmp_path):
+    # inventory/awx's variables without its yc_compute source (that one asks the cloud for the hosts)
+    (tmp_path / 'hosts').write_text('localhost ansible_connection=local\n')
+    (tmp_path / 'group_vars').symlink_to(os.path.join(REPO_ROOT, 'inventory', 'awx', 'group_vars'))
+    done = subprocess.run([sys.executable, '-c', PLAY_VARS, os.path.join(REPO_ROOT, playbook), str(tmp_path / 'hosts')],
+                          cwd=REPO_ROOT, text=True, capture_output=True, timeout=120,
+                          env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, 'ansible.cfg')))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize('playbook', job_playbooks())
+def test_every_job_playbook_finds_the_image_contexts_through_the_inventorys_one_variable(playbook, tmp_path):
+    found = plays_image_contexts(playbook, tmp_path)
+    assert found and set(found.values()) == {os.path.join(REPO_ROOT, 'files', 'images')}, found
+    for name in ('shs', 'postgres', 'lb'):
+        assert os.path.isfile(os.path.join(REPO_ROOT, 'files', 'images', name, 'Dockerfile'))
+
+
+def test_no_playbook_recomputes_the_image_contexts_or_reaches_into_the_repo_by_path():
+    """inventory/local/group_vars/all/deployment.yml is the one place shs_image_contexts is set; no test, molecule
+    scenario or playbook puts the repository on sys.path (the EE helpers are the installed shs_ee)."""
+    offenders = []
+    paths = [os.path.join(REPO_ROOT, 'site.yml')]
+    for top in ('playbooks', 'molecule', 'tests', 'ee'):
+        paths += [os.path.join(d, n) for d, _, names in os.walk(os.path.join(REPO_ROOT, top)) for n in names]
+    for path in paths:
+        if not path.endswith(('.yml', '.yaml', '.py')) or path == os.path.abspath(__file__):
+            continue
+        with open(path) as handle:
+            text = handle.read()
+        if re.search(r'^\s*shs_image_contexts:', text, re.M) or re.search(r'sys\.path\.(insert|append)', text):
+            offenders.append(os.path.relpath(path, REPO_ROOT))
+    assert offenders == []
