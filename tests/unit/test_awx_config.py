@@ -269,7 +269,7 @@ def test_an_input_left_out_leaves_its_variable_empty_and_the_plugins_then_ignore
 
 def test_every_survey_follows_awxs_rules_and_is_typed_and_bounded(rendered):
     templates = rendered['value']('shs_awx_job_templates') + [rendered['value']('shs_awx_workflow')]
-    assert len(templates) == 6
+    assert len(templates) == 10  # 9 job templates (4 of them the workflow's tier steps) and the workflow
     for template in templates:
         assert template['survey_enabled'] is True
         check_survey(template['survey_spec'])
@@ -345,7 +345,7 @@ def test_every_awx_task_passes_its_modules_argument_spec(rendered):
             assert not result.error_messages, (module, result.error_messages)
             checked += 1
     templar.available_variables = rendered['variables']
-    assert checked == 3 + 3 + 1 + 1 + 1 + 1 + 5 + 1
+    assert checked == 3 + 3 + 1 + 1 + 1 + 1 + 9 + 1
     credential = [t for t in tasks if 'awx.awx.credential' in t][0]
     assert credential['awx.awx.credential']['update_secrets'] is False and credential['no_log'] is True
 
@@ -429,3 +429,72 @@ def test_no_playbook_recomputes_the_image_contexts_or_reaches_into_the_repo_by_p
         if re.search(r'^\s*shs_image_contexts:', text, re.M) or re.search(r'sys\.path\.(insert|append)', text):
             offenders.append(os.path.relpath(path, REPO_ROOT))
     assert offenders == []
+
+
+# -- the rollout workflow, one node a step (issue 11) ---------------------------------------------------------------
+
+def listed_tasks(playbook, tags=None):
+    """(task name, its tags) of each task `ansible-playbook --list-tasks` lists for a run with these tags."""
+    command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '--list-tasks', '-i', 'localhost,',
+               playbook] + (['--tags', tags] if tags else [])
+    done = subprocess.run(command, cwd=REPO_ROOT, text=True, capture_output=True, timeout=120,
+                          env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, 'ansible.cfg')))
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = re.findall(r'^ {6}(\S.*?)\tTAGS: \[(.*)\]$', done.stdout, re.M)
+    assert found, done.stdout
+    return [(name, frozenset(t.strip() for t in tags.split(',') if t.strip())) for name, tags in found]
+
+
+def rollout_steps(workflow):
+    """The workflow's nodes from its root along the success links: a list of nodes."""
+    nodes = dict((node['identifier'], node) for node in workflow['workflow_nodes'])
+    linked = set(link['identifier'] for node in nodes.values() for links in node.get('related', {}).values()
+                 for link in links)
+    roots = [identifier for identifier in nodes if identifier not in linked]
+    assert len(roots) == 1, roots
+    steps, current = [], nodes[roots[0]]
+    while True:
+        steps.append(current)
+        following = current.get('related', {}).get('success_nodes', [])
+        if not following:
+            return steps
+        assert len(following) == 1, current
+        current = nodes[following[0]['identifier']]
+
+
+def test_the_rollout_goes_network_iam_images_db_app_lb_with_a_failure_path_from_each_step(rendered):
+    workflow = rendered['value']('shs_awx_workflow')
+    steps = rollout_steps(workflow)
+    assert [step['unified_job_template']['name'] for step in steps] == [
+        'SHS network and IAM', 'SHS images', 'SHS database tier', 'SHS app tier', 'SHS load balancer tier',
+        'SHS status']
+    nodes = dict((node['identifier'], node) for node in workflow['workflow_nodes'])
+    for step in steps[:-1]:
+        failure = [nodes[link['identifier']] for link in step['related']['failure_nodes']]
+        assert [node['unified_job_template']['name'] for node in failure] == ['SHS status'], step
+        assert not failure[0].get('related'), 'the failure path ends at the status job'
+
+
+def test_each_tier_step_runs_its_tier_after_the_steps_before_it_and_the_last_one_all_of_site_yml(rendered):
+    templates = dict((t['name'], t) for t in rendered['value']('shs_awx_job_templates'))
+    steps = [templates[step['unified_job_template']['name']] for step in
+             rollout_steps(rendered['value']('shs_awx_workflow'))[:-1]]
+    assert steps[1]['playbook'] == 'playbooks/awx_images.yml' and 'job_tags' not in steps[1]
+    tiers = [steps[0]] + steps[2:]
+    assert [step['job_tags'] for step in tiers] == ['network,iam', 'network,iam,images,db',
+                                                    'network,iam,images,db,app', 'network,iam,images,db,app,lb']
+    deploy = listed_tasks('playbooks/deploy.yml')  # site.yml's deployment play, every task of it
+    assert all(tags for _, tags in deploy), 'an untagged task would be skipped by every tier step'
+    seen = set()
+    for step in tiers:
+        assert step['playbook'] == 'site.yml'
+        tasks = listed_tasks('site.yml', step['job_tags'])
+        tags = set(step['job_tags'].split(','))
+        # exactly the tasks of the step's tags (and the IAM token, tagged always), none of a later tier
+        assert set().union(*(t for _, t in tasks)) == tags | {'always'}, (step['name'], tasks)
+        assert tasks == [task for task in deploy if task[1] & (tags | {'always'})]
+        new = [name for name, t in tasks if name not in seen]
+        assert new, '%s adds nothing to the step before it' % step['name']
+        seen.update(name for name, _ in tasks)
+    # the last step runs every task of the deployment, in the same order as a plain site.yml run
+    assert listed_tasks('site.yml', tiers[-1]['job_tags']) == deploy
