@@ -25,6 +25,7 @@ private data dir; artifacts/<ident>/ holds stdout, the job events, rc and status
 import argparse
 import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -203,9 +204,9 @@ def write_inventory(private_data_dir, data):
 
 
 def run_job(playbook, credentials, extra_vars=None, image=DEFAULT_IMAGE, private_data_dir=None, verbosity=0,
-            inventory_credentials=None, revision='HEAD', keep_env=False):
-    """One job: project copy, inventory update, credentials injected, the playbook in the EE. Returns
-    (ansible_runner Runner, private data dir). Afterwards the env/ dirs (injected files, extra vars: the secrets) are
+            inventory_credentials=None, revision='HEAD', keep_env=False, job_tags=None):
+    """One job: project copy, inventory update, credentials injected, the playbook in the EE (with the template's
+    job_tags as --tags, as AWX passes them). Returns (ansible_runner Runner, private data dir). Afterwards the env/ dirs (injected files, extra vars: the secrets) are
     removed, as AWX removes a job's private data dir; artifacts/ and inventory/ stay. keep_env keeps them."""
     import ansible_runner
     private_data_dir = private_data_dir or tempfile.mkdtemp(prefix='awx-job-')
@@ -220,6 +221,7 @@ def run_job(playbook, credentials, extra_vars=None, image=DEFAULT_IMAGE, private
     env, safe_env, args = inject_all(credentials, private_data_dir)
     with open(os.path.join(private_data_dir, 'job_env.json'), 'w') as handle:
         json.dump(safe_env, handle, indent=1, sort_keys=True)  # what AWX keeps with the job (secrets masked)
+    args = args + (['--tags', shlex.quote(job_tags)] if job_tags else [])
     cmdline = ' '.join(args + (['-' + 'v' * verbosity] if verbosity else []))
     # -i /runner/inventory (the private data dir's inventory/, ansible-runner's default): the script above
     runner = ansible_runner.run(playbook=playbook, extravars=extra_vars or {},
@@ -237,6 +239,7 @@ def main(argv=None):
     parser.add_argument('--credentials', required=True, help='JSON file: [{"type": ..., "inputs": {...}}]')
     parser.add_argument('--extra-vars', help='JSON file: the job template\'s extra vars and survey answers')
     parser.add_argument('--image', default=DEFAULT_IMAGE)
+    parser.add_argument('--tags', help="the job template's job_tags (e.g. network,iam)")
     parser.add_argument('--private-data-dir')
     parser.add_argument('--revision', default='HEAD', help="the project's commit (default HEAD); '' for the work tree")
     args = parser.parse_args(argv)
@@ -247,7 +250,7 @@ def main(argv=None):
         with open(args.extra_vars) as handle:
             extra_vars = json.load(handle)
     runner, private_data_dir = run_job(args.playbook, credentials, extra_vars, args.image, args.private_data_dir,
-                                       revision=args.revision or None)
+                                       revision=args.revision or None, job_tags=args.tags)
     print(runner.stdout.read())
     print('status: %s, rc: %s, private data dir: %s' % (runner.status, runner.rc, private_data_dir))
     return 0 if runner.rc == 0 else 1

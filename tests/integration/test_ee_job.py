@@ -21,6 +21,7 @@ import urllib.request
 import uuid
 
 import pytest
+import yaml
 
 from instance_group_support import node_resources, remove_nodes
 from support import REPO_ROOT, free_port, wait_for
@@ -95,11 +96,12 @@ def cloud(tmp_path_factory, ee_image):
                       shs_subnet_cidr='10.132.%d.0/24' % (int(run_id, 16) % 250), shs_db_scale='small')
     jobs = []
 
-    def job(playbook, credentials, **more):
+    def job(playbook, credentials, job_tags=None, **more):
         started = time.monotonic()
         # keep_env: the injected files are checked below (by default they go with the job, as in AWX)
         runner, private_data_dir = awx_job.run_job(playbook, credentials, dict(extra_vars, **more), image=ee_image,
-                                                   private_data_dir=str(tmp / ('job-%d' % len(jobs))), keep_env=True)
+                                                   private_data_dir=str(tmp / ('job-%d' % len(jobs))), keep_env=True,
+                                                   job_tags=job_tags)
         jobs.append(private_data_dir)
         stdout = re.sub(r'\x1b\[[0-9;]*m', '', runner.stdout.read())  # the job's colours
         return dict(runner=runner, dir=private_data_dir, stdout=stdout, took=time.monotonic() - started)
@@ -176,6 +178,32 @@ def test_second_deploy_job_changes_nothing_and_leaks_nothing(cloud):
     assert recap(done['stdout'])['changed'] == 0, done['stdout'][-8000:]
     for private_data_dir in cloud['jobs']:
         assert_no_secret_in_artifacts(cloud, private_data_dir)
+
+
+def test_the_rollouts_tier_steps_run_their_tags_only(cloud):
+    """Two of the workflow's steps as their job templates define them (playbooks/awx/vars/controller.yml: playbook,
+    job_tags, credentials): each runs its tier's tasks and those of the steps before it, nothing of a later tier, and
+    on the deployed stack changes nothing."""
+    with open(os.path.join(REPO_ROOT, 'playbooks', 'awx', 'vars', 'controller.yml')) as handle:
+        templates = dict((t['name'], t) for t in yaml.safe_load(handle)['shs_awx_job_templates'])
+    credentials = {'SHS Yandex Cloud': cloud['yandex'], 'SHS deployment secrets': cloud['secrets']}
+    group = 'Instance group %s-%%s' % cloud['prefix']
+    for name, ran, skipped in (
+            ('SHS network and IAM', ['Security group of the database', 'Service account of the VMs'],
+             ['Container registry', group % 'db', group % 'app', group % 'lb', 'Where it answers']),
+            ('SHS database tier', ['Subnet, bound to the route table', 'Container registry', group % 'db'],
+             [group % 'app', group % 'lb', 'Where it answers'])):
+        template = templates[name]
+        done = cloud['job'](template['playbook'], [credentials[c] for c in template['credentials']],
+                            job_tags=template['job_tags'])
+        assert done['runner'].rc == 0, done['stdout'][-6000:]
+        print('\n%s job (--tags %s): %.0f s, %s' % (name, template['job_tags'], done['took'], recap(done['stdout'])))
+        assert recap(done['stdout'])['changed'] == 0, done['stdout'][-6000:]
+        for task in ran:
+            assert 'TASK [%s' % task in done['stdout'], (task, done['stdout'][-6000:])
+        for task in skipped:
+            assert 'TASK [%s' % task not in done['stdout'], (task, done['stdout'][-6000:])
+        assert_no_secret_in_artifacts(cloud, done['dir'])
 
 
 def test_the_job_environment_is_what_the_credential_types_inject(cloud):
