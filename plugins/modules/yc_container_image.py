@@ -62,7 +62,30 @@ options:
     description:
       - The Docker engine that builds and pushes (C(unix:///var/run/docker.sock), C(tcp://...)).
         Falls back to E(DOCKER_HOST), then to the local socket.
+      - The engine is reached as C(docker.from_env()) reaches it, so E(DOCKER_TLS_VERIFY) and E(DOCKER_CERT_PATH)
+        (a directory with C(ca.pem), C(cert.pem), C(key.pem)) turn on TLS as for the docker CLI; O(tls_ca_cert),
+        O(tls_client_cert) and O(tls_client_key) give the files one by one instead.
     type: str
+  tls_ca_cert:
+    description:
+      - CA certificate file the engine's TLS certificate is verified against. Setting it, or the client pair, turns
+        on TLS with verification.
+      - Falls back to E(DOCKER_TLS_CA_CERT) (what the collection's AWX credential type "Docker engine (TLS)"
+        injects); an empty value counts as unset.
+    type: path
+    version_added: 0.3.0
+  tls_client_cert:
+    description:
+      - Client certificate file for an engine that requires one (C(dockerd --tlsverify)); needs O(tls_client_key).
+      - Falls back to E(DOCKER_TLS_CLIENT_CERT).
+    type: path
+    version_added: 0.3.0
+  tls_client_key:
+    description:
+      - The client certificate's private key file; needs O(tls_client_cert).
+      - Falls back to E(DOCKER_TLS_CLIENT_KEY).
+    type: path
+    version_added: 0.3.0
 extends_documentation_fragment:
   - filmopoisk.shs.yc
   - filmopoisk.shs.yc.attributes
@@ -93,6 +116,16 @@ EXAMPLES = r'''
     registry_host: "{{ (lookup('ansible.builtin.file', '.run/localcloud/endpoint.json') | from_json).registry }}"
     name: shs
     path: files/images/shs
+
+- name: On an engine reached over TCP with TLS client certificates (as an AWX "Docker engine (TLS)" credential gives)
+  filmopoisk.shs.yc_container_image:
+    registry_id: "{{ registry.registry.id }}"
+    name: shs
+    path: files/images/shs
+    docker_host: tcp://build-engine.example.com:2376
+    tls_ca_cert: /etc/docker-tls/ca.pem
+    tls_client_cert: /etc/docker-tls/cert.pem
+    tls_client_key: /etc/docker-tls/key.pem
 '''
 
 RETURN = r'''
@@ -176,7 +209,31 @@ def check_options(module):
     for key, value in params['build_args'].items():
         if not isinstance(value, (str, int, float, bool)):
             raise YCError('build_args: %s must be a string, got %s' % (key, type(value).__name__))
+    for name in ('tls_ca_cert', 'tls_client_cert', 'tls_client_key'):
+        params[name] = params[name] or None  # AWX renders an input left out as ''
+        if params[name] and not os.path.isfile(params[name]):
+            raise YCError('%s: %s is not a file' % (name, params[name]))
+    if bool(params['tls_client_cert']) != bool(params['tls_client_key']):
+        raise YCError('tls_client_cert and tls_client_key: give both or neither')
     return repository
+
+
+def engine(params):
+    """The Docker engine as docker.from_env() finds it (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), with
+    docker_host in place of DOCKER_HOST and the tls_* files, when given, in place of DOCKER_CERT_PATH's."""
+    environment = dict(os.environ)
+    if params['docker_host']:
+        environment['DOCKER_HOST'] = params['docker_host']
+    kwargs = docker.utils.kwargs_from_env(environment=environment)
+    if params['tls_ca_cert'] or params['tls_client_cert']:
+        client_cert = (params['tls_client_cert'], params['tls_client_key']) if params['tls_client_cert'] else None
+        kwargs['tls'] = docker.tls.TLSConfig(client_cert=client_cert, ca_cert=params['tls_ca_cert'], verify=True)
+    if getattr(kwargs.get('tls'), 'ca_cert', None):
+        # requests prefers REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE to the client's CA file: the engine's own CA must win
+        # (this module process talks to nothing else over requests: the YC API is gRPC)
+        for name in ('REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE'):
+            os.environ.pop(name, None)
+    return docker.DockerClient(**kwargs)
 
 
 def content_tag(params):
@@ -247,8 +304,7 @@ def ensure(module):
 
     token = module.yc.iam_token()[0]  # the registry login (an IAM token given is used as it is)
     try:
-        client = docker.DockerClient(base_url=params['docker_host']) if params['docker_host'] else \
-            docker.from_env()
+        client = engine(params)
         client.ping()
     except DockerException as exc:
         raise YCError('docker_host: cannot reach the Docker engine %s: %s'
@@ -274,6 +330,9 @@ def main():
             pull=dict(type='bool', default=False),
             registry_host=dict(type='str', fallback=(env_fallback, ['YC_REGISTRY_HOST'])),
             docker_host=dict(type='str', fallback=(env_fallback, ['DOCKER_HOST'])),
+            tls_ca_cert=dict(type='path', fallback=(env_fallback, ['DOCKER_TLS_CA_CERT'])),
+            tls_client_cert=dict(type='path', fallback=(env_fallback, ['DOCKER_TLS_CLIENT_CERT'])),
+            tls_client_key=dict(type='path', fallback=(env_fallback, ['DOCKER_TLS_CLIENT_KEY'])),
         ),
         supports_check_mode=True,
     )
