@@ -485,6 +485,10 @@ def test_each_tier_step_runs_its_tier_after_the_steps_before_it_and_the_last_one
                                                     'network,iam,images,db,app', 'network,iam,images,db,app,lb']
     deploy = listed_tasks('playbooks/deploy.yml')  # site.yml's deployment play, every task of it
     assert all(tags for _, tags in deploy), 'an untagged task would be skipped by every tier step'
+    # site.yml's localcloud play first: tagged always (on AWX it has nothing to do; locally a step needs the API)
+    site = listed_tasks('site.yml')
+    localcloud = site[:len(site) - len(deploy)]
+    assert site[len(localcloud):] == deploy and all(tags == {'always'} for _, tags in localcloud), site
     seen = set()
     for step in tiers:
         assert step['playbook'] == 'site.yml'
@@ -492,9 +496,9 @@ def test_each_tier_step_runs_its_tier_after_the_steps_before_it_and_the_last_one
         tags = set(step['job_tags'].split(','))
         # exactly the tasks of the step's tags (and the IAM token, tagged always), none of a later tier
         assert set().union(*(t for _, t in tasks)) == tags | {'always'}, (step['name'], tasks)
-        assert tasks == [task for task in deploy if task[1] & (tags | {'always'})]
+        assert tasks == localcloud + [task for task in deploy if task[1] & (tags | {'always'})]
         new = [name for name, t in tasks if name not in seen]
         assert new, '%s adds nothing to the step before it' % step['name']
         seen.update(name for name, _ in tasks)
     # the last step runs every task of the deployment, in the same order as a plain site.yml run
-    assert listed_tasks('site.yml', tiers[-1]['job_tags']) == deploy
+    assert listed_tasks('site.yml', tiers[-1]['job_tags']) == site
