@@ -246,7 +246,11 @@ def test_daemon_serve_and_stop(tmp_path):
     assert rc == 0 and stopped == {'stopped': True, 'pid': info['pid']}
     assert not os.path.exists(os.path.join(state, 'endpoint.json'))
     assert not os.path.exists(os.path.join(state, 'server.pid'))
-    assert 'stopping' in open(os.path.join(state, 'server.log')).read()
+    log = open(os.path.join(state, 'server.log')).read()
+    assert 'stopping' in log
+    # the log is for reading and pasting: no credential of endpoint.json in it, and only the owner reads it
+    assert info['token'] not in log and (info.get('admin_token') or info['token']) not in log
+    assert os.stat(os.path.join(state, 'server.log')).st_mode & 0o077 == 0
     assert cli('stop', '--state-dir', state) == (0, {'stopped': False, 'pid': None, 'msg': 'not running'})
     # A fixed port: a restart keeps it (what `make up` relies on); the state (ids, token) is the same.
     port = info['endpoint'].rpartition(':')[2]

@@ -140,8 +140,12 @@ def _daemonize(args, state_dir):
             '--admin-listen', args.admin_listen, '--log-level', args.log_level]
     argv += ['--publish=' + spec for spec in args.publish]
     argv += [flag for flag, on in (('--test-faults', args.test_faults), ('--call-log', args.call_log)) if on]
-    with open(os.path.join(state_dir, LOG_FILE), 'ab') as log:
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd='/',
+    # The child's stdout is its ready line, endpoint.json with the OAuth token: not for the log (people paste logs);
+    # this process reads endpoint.json (0600) instead. The log itself is the owner's only, like the state dir.
+    log_fd = os.open(os.path.join(state_dir, LOG_FILE), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(log_fd, 0o600)  # a log an older version created 0644
+    with os.fdopen(log_fd, 'ab') as log:
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, cwd='/',
                                  start_new_session=True)
     info = _wait_ready(state_dir, child.pid, child)
     print(json.dumps(info, sort_keys=True))
