@@ -80,6 +80,25 @@ def admin(deployment, method, path):
         return json.loads(response.read() or b'null')
 
 
+def test_check_mode_on_an_empty_folder_shows_the_plan_and_creates_nothing(deployment):
+    """`site.yml --check` before anything exists (a new user's dry run): every step reports what it would create,
+    the ids it cannot know yet are "(known after apply)", and the API sees reads only."""
+    done, _ = deployment['play'](os.path.join('playbooks', 'localcloud.yml'))  # check mode would not start it
+    assert done.returncode == 0, done.stdout[-3000:]
+    admin(deployment, 'DELETE', '/calls')
+    done, took = deployment['play']('site.yml', '--check')
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    print('\nsite.yml --check on an empty folder: %.0f s, %s' % (took, recap(done.stdout)))
+    assert recap(done.stdout)['changed'] > 0  # the plan: network, gateway, ..., the three groups
+    for task in ('Network', 'NAT gateway', 'Container registry', 'Instance group %s-db' % deployment['extra']['shs_prefix'],
+                 'Instance group %s-lb' % deployment['extra']['shs_prefix']):
+        assert re.search(r'TASK \[%s[^\]]*\]\s*\**\s*\n(changed|ok): ' % re.escape(task), done.stdout), task
+    calls = admin(deployment, 'GET', '/calls')['calls']
+    writes = [c['method'] for c in calls if c['method'].rsplit('.', 1)[-1].endswith(WRITES)
+              and 'IamTokenService' not in c['method']]
+    assert writes == [], writes
+
+
 def test_up_serves_the_stack_through_the_lb(deployment):
     done, took = deployment['play']('site.yml')
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
