@@ -466,6 +466,39 @@ class Engine:
         with self._lock:
             return [dict(r) for r in self._instances.values() if group_id in (None, r['group_id'])]
 
+    def rolling(self, group_id, ids, action):
+        """RollingRestart / RollingRecreate (en/compute/concepts/instance-groups/rolling-actions.md): mark the
+        instances (managed or compute instance ids; none: all of them) for action 'restart' or 'recreate'; the loop
+        acts on them one budget at a time (deploy_policy). Returns the managed ids marked; an unknown id is a
+        TemplateError naming managed_instance_ids, before anything is marked."""
+        with self._lock:
+            records = sorted((r for r in self._instances.values()
+                              if r['group_id'] == group_id and r['status'] != S.DELETING_INSTANCE),
+                             key=lambda r: r['index'])
+            chosen = []
+            for wanted in ids:
+                found = [r for r in records if wanted in (r['id'], r['instance_id'])]
+                if not found:
+                    raise TemplateError('managed_instance_ids', 'instance %s is not in instance group %s'
+                                        % (wanted, group_id))
+                chosen.extend(r for r in found if r not in chosen)
+            for record in chosen or records:
+                record['rolling'] = action
+            self._save()
+            return [r['id'] for r in chosen or records]
+
+    def rolled(self, group_id, marked):
+        """Whether a rolling action on `marked` is over: none of them still marked or not running, and the group
+        back at its target size with every instance RUNNING_ACTUAL (a wait hook)."""
+        with self._lock:
+            group = self._groups.get(group_id)
+            if group is None or group.deleting:
+                return True
+            records = [r for r in self._instances.values() if r['group_id'] == group_id]
+            if any(r['id'] in marked and (r.get('rolling') or r['status'] != S.RUNNING_ACTUAL) for r in records):
+                return False
+            return len(records) == group.target and all(r['status'] == S.RUNNING_ACTUAL for r in records)
+
     def group_by_name(self, name):
         with self._lock:
             for group in self._groups.values():
@@ -608,10 +641,33 @@ class Engine:
             for record in outdated[:max(0, budget)]:
                 if record['id'] not in self._busy and deletions_left() > 0:
                     self._update(group, record, self._update_action(group, record))
+                    budget -= 1
+            self._roll(group, live(), budget, deletions_left)
         running_actual = sum(1 for r in live() if r['status'] == S.RUNNING_ACTUAL)
         if not group.active and running_actual >= target:
             group.active = True
             self._save()
+
+    def _roll(self, group, alive, budget, deletions_left):
+        """RollingRestart/RollingRecreate marks, after the rollout, within the same deploy_policy budget
+        (rolling-restart.md: "if the deployment policy specifies a maximum of 1 unavailable instance per group,
+        then only one instance will be down at any given time"); the next one only once the group runs again
+        (rolling-actions.md: "each next instance ... only after the status of the previous instance changes to
+        Running"). The docs are silent on max_unavailable 0 (max_expansion only): one at a time here, no expansion."""
+        marked = sorted((r for r in alive if r.get('rolling') and r['id'] not in self._busy
+                         and r['status'] in RUNNING), key=lambda r: r['index'])
+        if not group.spec.deploy_policy.max_unavailable:
+            budget += 1
+        for record in marked[:max(0, budget)]:
+            if deletions_left() <= 0:
+                return
+            action = record.pop('rolling')
+            self._health.pop(record['id'], None)
+            if action == 'recreate':
+                self._delete(record, 'rolling recreate')
+            else:
+                self._set(record, S.STOPPING_INSTANCE, 'rolling restart')
+                self._submit(record, self._restart)
 
     def _update_action(self, group, record):
         return update_action(record.get('parts'), group.parts, group.spec.deploy_policy.minimal_action)
@@ -629,6 +685,7 @@ class Engine:
             self._delete(record, 'instance template changed')
             return
         self._health.pop(record['id'], None)
+        record.pop('rolling', None)  # restarted anyway
         record['hash'], record['parts'] = group.hash, dict(group.parts)
         self._set(record, S.STOPPING_INSTANCE, 'updating: restart with the new template')
         self._submit(record, self._restart, group, self._metadata(group.spec, record))
@@ -715,6 +772,8 @@ class Engine:
         log.info('instance %s (%s): %s', record['name'], record['instance_id'], reason)
         self._health.pop(record['id'], None)
         if action == ig_pb2.AutoHealingPolicy.RESTART:
+            if record.get('rolling') == 'restart':
+                record.pop('rolling')  # the heal is the restart asked for
             self._set(record, S.STOPPING_INSTANCE, 'restarting: ' + reason)
             self._submit(record, self._restart)
             return

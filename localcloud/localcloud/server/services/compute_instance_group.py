@@ -13,6 +13,9 @@ import ipaddress
 import json
 import logging
 import re
+import time
+
+import grpc
 
 from yandex.cloud.compute.v1.instancegroup import (instance_group_pb2, instance_group_service_pb2 as svc,
                                                    instance_group_service_pb2_grpc)
@@ -22,7 +25,7 @@ from yandex.cloud.vpc.v1 import network_pb2, security_group_pb2, subnet_pb2
 from localcloud import instancegroups
 from localcloud.publish import Forwarder, parse_spec
 from localcloud.server import iam_roles, ids, masks, registry, resources, rpc, validate
-from localcloud.server.errors import failed_precondition, invalid, permission_denied
+from localcloud.server.errors import ApiError, failed_precondition, invalid, permission_denied
 from localcloud.server.services import compute_image, containerregistry
 
 log = logging.getLogger('localcloud.instancegroups')
@@ -39,6 +42,7 @@ VARIABLE_KEY = re.compile(r'[a-zA-Z0-9._-]{1,128}')
 METADATA_KEY = validate.LABEL_KEY
 MAX_NAT_RANGE = 64
 DELETE_WAIT = 60
+ROLLING_WAIT = 1800  # a rolling operation fails after this (seconds); the docs give no bound
 # Fields of CreateInstanceGroupRequest copied into the group as they are.
 CREATE_FIELDS = ('folder_id', 'name', 'description', 'labels', 'instance_template', 'scale_policy', 'deploy_policy',
                  'allocation_policy', 'load_balancer_spec', 'health_checks_spec', 'service_account_id', 'variables',
@@ -518,6 +522,42 @@ class InstanceGroupService(instance_group_service_pb2_grpc.InstanceGroupServiceS
             return self._view(latest)
         return self.cloud.operations.start(svc.UpdateInstanceGroupMetadata(instance_group_id=current.id), work,
                                            'Update instance group')
+
+    def RollingRestart(self, request, context):
+        return self._rolling(request, 'restart', svc.RollingRestartMetadata, 'Rolling restart instance group')
+
+    def RollingRecreate(self, request, context):
+        return self._rolling(request, 'recreate', svc.RollingRecreateMetadata, 'Rolling recreate instance group')
+
+    def _rolling(self, request, action, metadata, description):
+        """en/compute/operations/instance-groups/rolling-restart.md, rolling-recreate.md: the instances one by one
+        within deploy_policy; the operation ends when the group runs again (the CLI's "done (2m43s) ... ACTIVE").
+        managed_instance_ids takes managed ids (the proto) or compute instance ids (the CLI example's
+        --instance-ids); empty: all instances (the CLI's --all; the proto is silent). With the OPPORTUNISTIC
+        strategy the operation ends at once: the group acts only on instances that stop or fail their checks
+        (_includes/compute/ig-opportunistic-warning.md)."""
+        group = self.cloud.get(InstanceGroup, request.instance_group_id, KIND)
+        if self.engine.group_state(group.id)[0] == InstanceGroup.DELETING:
+            raise failed_precondition('Instance group %s is being deleted' % group.id)
+        for index, wanted in enumerate(request.managed_instance_ids):
+            if not wanted:
+                raise invalid('managed_instance_ids[%d]' % index, 'must not be empty')
+        try:
+            marked = self.engine.rolling(group.id, list(request.managed_instance_ids), action)
+        except instancegroups.TemplateError as exc:
+            raise invalid(exc.field, exc.message)
+        opportunistic = group.deploy_policy.strategy == instance_group_pb2.DeployPolicy.OPPORTUNISTIC
+
+        def work():  # no store transaction: the instances take a while
+            deadline = time.monotonic() + ROLLING_WAIT
+            while not opportunistic and not self.engine.rolled(group.id, marked):
+                if time.monotonic() > deadline:
+                    raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, 'instance group %s: rolling %s not done '
+                                   'after %ds' % (group.id, action, ROLLING_WAIT))
+                time.sleep(0.5)
+            return self._view(self.cloud.get(InstanceGroup, group.id, KIND))
+        return self.cloud.operations.start(metadata(instance_group_id=group.id), work, description,
+                                           transaction=False)
 
     def Delete(self, request, context):
         group = self.cloud.get(InstanceGroup, request.instance_group_id, KIND)
