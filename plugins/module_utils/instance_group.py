@@ -156,6 +156,22 @@ def instance_to_user(instance):
                 nat_address=nic.primary_v4_address.one_to_one_nat.address if nic else '')
 
 
+def rolling_targets(instances, wanted, option='instance_ids'):
+    """The ManagedInstances of a group that a rolling restart/recreate names (yc_instance_group_rolling): each of
+    `wanted` is a managed instance id, a compute instance id or an instance name; none: all of them. An entry that
+    matches nothing raises YCError naming the option, before any write."""
+    if not wanted:
+        return list(instances)
+    chosen = []
+    for index, value in enumerate(wanted):
+        found = [i for i in instances if value and value in (i.id, i.instance_id, i.name)]
+        if not found:
+            raise YCError('%s[%d]: %r is not an instance of the group (known: %s)' % (
+                option, index, value, ', '.join(sorted(i.name for i in instances)) or 'none'))
+        chosen.extend(i for i in found if i not in chosen)
+    return chosen
+
+
 # -- the module's options -> API messages ------------------------------------------------------------------
 
 def template_from_options(options):
