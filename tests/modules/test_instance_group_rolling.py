@@ -107,7 +107,8 @@ def test_rolling_restart_and_recreate(localcloud, base, tmp_path):
         assert recap(output)['changed'] == 1 and recap(output)['failed'] == 0
         assert [c['method'].rsplit('/', 1)[1] for c in rolling_calls(localcloud)] == ['RollingRestart']
         listed = ok(run_module('yc_instance_group_info', localcloud, name=name))['instance_groups'][0]['instances']
-        assert [(i['instance_id'], i['status']) for i in listed] == [(i['instance_id'], 'RUNNING_ACTUAL') for i in after]
+        assert [(i['instance_id'], i['status']) for i in listed] == \
+            [(i['instance_id'], 'RUNNING_ACTUAL') for i in after]
     finally:
         ok(run_module('yc_instance_group', localcloud, name=name, state='absent'))
     assert leftovers(group['instance_group']['id']) == []
