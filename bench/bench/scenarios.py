@@ -256,7 +256,12 @@ def lb_rollout(ctx):
     node = ctx.stack.node('lb', 0)
     conf = ctx.stack.exec(node, 'grep', '-h', 'error_log', '/etc/filmopoisk/openresty/nginx.conf')
     level = 'notice' if ' info;' in conf else 'info'
-    return _rollout(ctx, 'lb-rollout', ['-e', 'openresty_error_log_level=%s' % level])
+    result = _rollout(ctx, 'lb-rollout', ['-e', 'openresty_error_log_level=%s' % level])
+    # Back to the inventory's LB (not measured): otherwise the next scenario's site.yml would roll the LB back and
+    # its figures would mix an LB restart into an app rollout (the first full run did).
+    code, took, _ = ctx.stack.site_yml(log=ctx.path('lb-rollout-restore.site.log'))
+    result['figures'].update(restore_rc=code, restore_site_yml_s=round(took, 1))
+    return result
 
 
 def pg_restart(ctx, seconds=45):
