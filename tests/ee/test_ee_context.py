@@ -76,9 +76,13 @@ def test_collections_come_from_staged_tarballs_offline(context):
 def test_ansible_builder_introspection_finds_the_collections_needs(context, tmp_path):
     """What the builder stage computes inside the image (introspect.py over the installed collections), here."""
     build = os.path.join(CONTEXT, '_build')
+    # As in the image's builder stage: no project ansible.cfg (make exports ANSIBLE_CONFIG, whose collections_path
+    # holds this checkout, so ansible-galaxy would find filmopoisk.shs "already installed" and install nothing).
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith('ANSIBLE_'))
+    env['ANSIBLE_COLLECTIONS_PATH'] = str(tmp_path)
     installed = subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--offline', '-r',
                                 'requirements.yml', '-p', str(tmp_path)], cwd=build, text=True, capture_output=True,
-                               timeout=300)
+                               timeout=300, env=env)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     done = subprocess.run([sys.executable, os.path.join(build, 'scripts', 'introspect.py'), 'introspect', str(tmp_path),
                            '--exclude-pip-reqs=' + os.path.join(build, 'exclude-requirements.txt'),
