@@ -25,8 +25,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES_DIR = os.path.join(ROOT, 'files', 'images')
-# Images whose context is not files/images/<name>: coi-node belongs to the coinode project (not the collection).
-CONTEXTS = {'coi-node': os.path.join(ROOT, 'coinode', 'image')}
+# Images whose context is not files/images/<name>: coi-node belongs to the coinode project (not the collection);
+# nlb is localcloud's network load balancer data plane (HAProxy), not deployed by the collection either.
+CONTEXTS = {'coi-node': os.path.join(ROOT, 'coinode', 'image'), 'nlb': os.path.join(ROOT, 'localcloud', 'nlb-image')}
 LOG_DIR = os.path.join(ROOT, '.run', 'logs')
 
 
