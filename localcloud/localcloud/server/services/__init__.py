@@ -13,6 +13,8 @@ from localcloud.server.services import (
     iam_key,
     iam_service_account,
     iam_token,
+    loadbalancer_network_load_balancer,
+    loadbalancer_target_group,
     resourcemanager_cloud,
     resourcemanager_folder,
     vpc_gateway,
@@ -23,6 +25,7 @@ from localcloud.server.services import (
 )
 
 __all__ = ['operations', 'compute_image', 'compute_instance', 'compute_instance_group', 'containerregistry',
-           'endpoint', 'iam_key', 'iam_service_account', 'iam_token', 'resourcemanager_cloud',
+           'endpoint', 'iam_key', 'iam_service_account', 'iam_token', 'loadbalancer_network_load_balancer',
+           'loadbalancer_target_group', 'resourcemanager_cloud',
            'resourcemanager_folder', 'vpc_gateway', 'vpc_network', 'vpc_route_table', 'vpc_security_group',
            'vpc_subnet']
