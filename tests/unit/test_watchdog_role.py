@@ -44,7 +44,9 @@ PLAYBOOK = '''---
       when: not ansible_check_mode
     - name: The fragment exists in check mode too
       ansible.builtin.assert:
-        that: watchdog_payload.systemd_units | length == (1 if watchdog_enabled | default(true) | bool else 0)
+        that: >-
+          watchdog_payload.systemd_units | length
+          == ((2 if watchdog_drain_enabled | default(true) | bool else 1) if watchdog_enabled | default(true) | bool else 0)
 '''
 
 
@@ -130,8 +132,9 @@ def test_default_fragment(default_render):
     assert isinstance(settings['interval'], float) and isinstance(settings['port'], int)
     assert settings['service'] == 'shs' and settings['project'] == ''
 
-    [unit] = payload['systemd_units']
+    unit, drain = payload['systemd_units']
     assert unit['name'] == 'shs-watchdog.service' and unit['enabled'] is True
+    assert drain['name'] == 'shs-drain.service' and drain['enabled'] is True
     lines = unit['content'].splitlines()
     for expected in ('Restart=always', 'RestartSec=1', 'After=docker.service cloud-init.service', 'Wants=docker.service',
                      'WantedBy=multi-user.target', 'StartLimitIntervalSec=0',
@@ -162,8 +165,70 @@ def test_configured_values_reach_script_and_unit(tmp_path):
     assert isinstance(settings['timeout'], float)
     unit = payload['systemd_units'][0]
     assert unit['name'] == 'app-watchdog.service'
+    # The drain stops before the watchdog (whatever its name): After= it.
+    assert payload['systemd_units'][1]['name'] == 'shs-drain.service'
+    assert ('After=docker.service coi-compose.service app-watchdog.service'
+            in payload['systemd_units'][1]['content'].splitlines())
     assert 'ExecStart=/usr/bin/python3 -u /opt/wd/wd.py --config /opt/wd/wd.json' in unit['content'].splitlines()
     assert 'SyslogIdentifier=app-watchdog' in unit['content'].splitlines()
+
+
+# ------------------------------------------------------------------ the drain unit
+
+def unit_named(payload, name):
+    [unit] = [u for u in payload['systemd_units'] if u['name'] == name]
+    return unit['content'].splitlines()
+
+
+def test_drain_unit_default(default_render):
+    """The drain: a oneshot unit that stops before the watchdog and the app's unit, and drains in ExecStop."""
+    payload = default_render[1]
+    lines = unit_named(payload, 'shs-drain.service')
+    command = '/usr/bin/python3 -u /usr/local/lib/filmopoisk/shs-watchdog.py --config /etc/filmopoisk/shs-watchdog.json'
+    for expected in ('Type=oneshot', 'RemainAfterExit=yes', 'Wants=docker.service',
+                     'After=docker.service coi-compose.service shs-watchdog.service',
+                     'ExecStart=%s --undrain' % command, 'ExecStop=%s --drain' % command,
+                     'TimeoutStopSec=40', 'EnvironmentFile=-/etc/default/shs-watchdog', 'SyslogIdentifier=shs-drain',
+                     'WantedBy=multi-user.target'):
+        assert expected in lines, expected
+    assert not [line for line in lines if line.startswith(('Requires=', 'BindsTo=', 'Requisite='))]
+    # The watchdog stops before the app's unit stops the app: it never starts the app again meanwhile.
+    assert 'After=coi-compose.service' in unit_named(payload, 'shs-watchdog.service')
+    settings = json.loads(files_by_path(payload)[CONFIG_PATH]['content'])['settings']
+    assert settings['drain_port'] == 80 and settings['drain_seconds'] == 10.0
+    assert isinstance(settings['drain_seconds'], float)
+
+
+def test_drain_seconds_cover_the_lbs_check():
+    """The default drain is long enough for the openresty role's default check to mark the VM down (fall
+    rounds, interval apart, a round taking up to timeout) plus the longest SHS request (~1 s) in flight."""
+    with open(os.path.join(ROOT, 'roles', 'openresty', 'defaults', 'main.yml')) as handle:
+        lb = yaml.safe_load(handle)
+    with open(os.path.join(ROLE, 'defaults', 'main.yml')) as handle:
+        ours = yaml.safe_load(handle)
+    mark_down_s = (lb['openresty_healthcheck_interval'] * lb['openresty_healthcheck_fall']
+                   + lb['openresty_healthcheck_timeout']) / 1000.0
+    assert ours['watchdog_drain_seconds'] >= mark_down_s + 1.0, (ours['watchdog_drain_seconds'], mark_down_s)
+
+
+def test_drain_port_follows_the_watchdog_port_unless_set(tmp_path):
+    proc, payload = render(tmp_path, {'watchdog_port': 8081, 'watchdog_drain_seconds': 45}, name='follows')
+    assert proc.returncode == 0, proc.stdout
+    settings = json.loads(files_by_path(payload)[CONFIG_PATH]['content'])['settings']
+    assert settings['drain_port'] == 8081 and settings['drain_seconds'] == 45.0
+    # systemd gives the stop more than the drain.
+    assert 'TimeoutStopSec=75' in unit_named(payload, 'shs-drain.service')
+    proc, payload = render(tmp_path, {'watchdog_port': 8081, 'watchdog_drain_port': 9000,
+                                      'watchdog_drain_unit_name': 'app-drain.service'}, name='set')
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(files_by_path(payload)[CONFIG_PATH]['content'])['settings']['drain_port'] == 9000
+    assert 'SyslogIdentifier=app-drain' in unit_named(payload, 'app-drain.service')
+
+
+def test_drain_disabled_renders_the_watchdog_only(tmp_path):
+    proc, payload = render(tmp_path, {'watchdog_drain_enabled': False})
+    assert proc.returncode == 0, proc.stdout
+    assert [unit['name'] for unit in payload['systemd_units']] == ['shs-watchdog.service']
 
 
 def test_render_is_deterministic(tmp_path, default_render):
@@ -198,6 +263,11 @@ def test_disabled_renders_an_empty_fragment(tmp_path):
     ({'watchdog_script_path': 'relative/x.py'}, 'watchdog_script_path must be an absolute path'),
     ({'watchdog_unit_name': 'shs-watchdog'}, 'watchdog_unit_name must be a systemd unit name'),
     ({'watchdog_intervall': 5}, 'unknown variable(s) watchdog_intervall'),
+    ({'watchdog_drain_seconds': 301}, 'watchdog_drain_seconds must be 0-300 seconds, got 301'),
+    ({'watchdog_drain_seconds': 'long'}, "argument 'watchdog_drain_seconds' is of type str"),
+    ({'watchdog_drain_port': 0}, 'watchdog_drain_port must be a TCP port (1-65535), got 0'),
+    ({'watchdog_drain_enabled': 'maybe'}, "argument 'watchdog_drain_enabled' is of type str"),
+    ({'watchdog_drain_unit_name': 'drain'}, 'watchdog_drain_unit_name must be a systemd unit name'),
 ])
 def test_bad_variables_fail_before_rendering(tmp_path, extra, expected):
     proc, payload = render(tmp_path, extra)
@@ -208,7 +278,8 @@ def test_bad_variables_fail_before_rendering(tmp_path, extra, expected):
     assert 'Render the watchdog payload fragment' not in proc.stdout  # failed before that task
 
 
-def test_unit_passes_systemd_analyze_verify(tmp_path):
+def test_units_pass_systemd_analyze_verify(tmp_path):
+    """Both units (the watchdog's and the drain's) as systemd reads them."""
     analyze = shutil.which('systemd-analyze')
     if not analyze:
         pytest.skip('systemd-analyze is not installed')
@@ -218,13 +289,14 @@ def test_unit_passes_systemd_analyze_verify(tmp_path):
     script_path.parent.mkdir(parents=True)
     script_path.write_text(files_by_path(payload)[str(script_path)]['content'])
     script_path.chmod(0o755)
-    unit = payload['systemd_units'][0]
-    unit_path = tmp_path / unit['name']
-    unit_path.write_text(unit['content'])
-    result = subprocess.run([analyze, 'verify', '--man=no', str(unit_path)], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-    ours = [line for line in result.stdout.splitlines() if unit['name'] in line or str(script_path) in line]
-    assert result.returncode == 0 and not ours, result.stdout
+    assert [unit['name'] for unit in payload['systemd_units']] == ['shs-watchdog.service', 'shs-drain.service']
+    for unit in payload['systemd_units']:
+        unit_path = tmp_path / unit['name']
+        unit_path.write_text(unit['content'])
+        result = subprocess.run([analyze, 'verify', '--man=no', str(unit_path)], text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        ours = [line for line in result.stdout.splitlines() if unit['name'] in line or str(script_path) in line]
+        assert result.returncode == 0 and not ours, result.stdout
 
 
 def test_script_print_config_and_env_overrides(default_render, tmp_path):
@@ -508,3 +580,101 @@ def test_engine_unreachable_is_survived(script, defaults, capsys, tmp_path):
     wd.check()
     err = capsys.readouterr().err
     assert 'cannot list containers: Docker API GET /containers/json via' in err and 'no such socket' in err
+
+
+# ------------------------------------------------------------------ the drain's iptables commands (fake iptables)
+
+class FakeIptables:
+    """Records `iptables -w ...` calls; `exists` says whether the chain/hook checks succeed."""
+
+    def __init__(self, chain_exists=False, hooked=(), refused=7):
+        self.calls, self.chain_exists, self.hooked, self.refused = [], chain_exists, set(hooked), refused
+
+    def __call__(self, argv, **kwargs):
+        assert argv[:2] == ['iptables', '-w'], argv
+        args = argv[2:]
+        self.calls.append(args)
+        code, out = 0, ''
+        if args[:2] == ['-n', '-L'] or args[:2] == ['-n', '-v']:
+            code = 0 if self.chain_exists else 1
+            out = ('Chain SHS-DRAIN (2 references)\n    pkts      bytes target     prot opt in     out     source'
+                   '               destination\n       0        0 RETURN     all  --  lo     *       0.0.0.0/0'
+                   '            0.0.0.0/0\n       %d      420 REJECT     tcp  --  *      *       0.0.0.0/0'
+                   '            0.0.0.0/0\n' % self.refused)
+        elif args[0] == '-N':
+            self.chain_exists = True
+        elif args[0] == '-C':
+            code = 0 if args[1] in self.hooked else 1
+        elif args[0] == '-I':
+            self.hooked.add(args[1])
+        elif args[0] == '-D':
+            code = 0 if args[1] in self.hooked else 1
+            self.hooked.discard(args[1])
+        elif args[0] == '-X':
+            self.chain_exists = False
+        return subprocess.CompletedProcess(argv, code, out, '' if code == 0 else 'iptables: No chain/target/match')
+
+
+def test_drain_refuses_other_hosts_then_waits(script, defaults, monkeypatch, capsys):
+    fake = FakeIptables()
+    monkeypatch.setattr(script.subprocess, 'run', fake)
+    slept = []
+    script.drain(dict(defaults, drain_port=80, drain_seconds=10.0), sleep=slept.append, clock=lambda: 50.0)
+    assert ['-N', 'SHS-DRAIN'] in fake.calls
+    assert ['-A', 'SHS-DRAIN', '-i', 'lo', '-j', 'RETURN'] in fake.calls
+    reject = ['-A', 'SHS-DRAIN', '-p', 'tcp', '--syn', '-m', 'conntrack', '--ctorigdstport', '80',
+              '-j', 'REJECT', '--reject-with', 'tcp-reset']
+    assert reject in fake.calls
+    # loopback first: this host's own checks (the watchdog's) are never refused
+    assert fake.calls.index(['-A', 'SHS-DRAIN', '-i', 'lo', '-j', 'RETURN']) < fake.calls.index(reject)
+    assert ['-I', 'INPUT', '1', '-j', 'SHS-DRAIN'] in fake.calls and ['-I', 'FORWARD', '1', '-j', 'SHS-DRAIN'] in fake.calls
+    assert slept == [10.0]
+    err = capsys.readouterr().err
+    assert 'draining: new TCP connections to port 80 from other hosts are refused' in err
+    assert '(7 new connection(s) refused): the app may stop now' in err
+
+
+def test_drain_again_replaces_its_rules_and_hooks_once(script, defaults, monkeypatch):
+    fake = FakeIptables(chain_exists=True, hooked={'INPUT', 'FORWARD'})
+    monkeypatch.setattr(script.subprocess, 'run', fake)
+    script.drain(dict(defaults, drain_port=8081, drain_seconds=0.0), sleep=lambda s: None)
+    assert ['-F', 'SHS-DRAIN'] in fake.calls and ['-N', 'SHS-DRAIN'] not in fake.calls
+    assert not [c for c in fake.calls if c[0] == '-I']
+    assert [c for c in fake.calls if c[0] == '-A'][1][8] == '8081'
+
+
+def test_undrain_removes_hooks_and_chain(script, monkeypatch):
+    fake = FakeIptables(chain_exists=True, hooked={'INPUT', 'FORWARD'})
+    monkeypatch.setattr(script.subprocess, 'run', fake)
+    script.undrain()
+    assert ['-D', 'INPUT', '-j', 'SHS-DRAIN'] in fake.calls and ['-D', 'FORWARD', '-j', 'SHS-DRAIN'] in fake.calls
+    assert fake.calls[-2:] == [['-F', 'SHS-DRAIN'], ['-X', 'SHS-DRAIN']]
+    fake = FakeIptables()  # nothing there: nothing to remove, no error
+    monkeypatch.setattr(script.subprocess, 'run', fake)
+    script.undrain()
+    assert not [c for c in fake.calls if c[0] in ('-F', '-X')]
+
+
+def test_drain_without_iptables_fails_at_once(script, defaults, monkeypatch, capsys):
+    def missing(argv, **kwargs):
+        raise FileNotFoundError(2, 'No such file or directory', 'iptables')
+    monkeypatch.setattr(script.subprocess, 'run', missing)
+    monkeypatch.setattr(script.time, 'sleep', lambda s: pytest.fail('waited with nothing drained'))
+    assert script.run_drain(dict(defaults), undo=False) == 1
+    assert script.run_drain(dict(defaults), undo=True) == 1
+    err = capsys.readouterr().err
+    assert 'drain failed: ' in err and 'undrain failed: ' in err
+
+
+def test_drain_overrides_are_held_to_the_rules(default_render, tmp_path):
+    path, config = write_delivered(default_render[1], tmp_path)
+    env = dict(os.environ, SHS_WATCHDOG_DRAIN_SECONDS='3', SHS_WATCHDOG_DRAIN_PORT='8081')
+    out = subprocess.run([sys.executable, str(path), '--config', str(config), '--print-config'], env=env, text=True,
+                         capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    settings = json.loads(out.stdout)
+    assert settings['drain_seconds'] == 3.0 and settings['drain_port'] == 8081
+    env = dict(os.environ, SHS_WATCHDOG_DRAIN_SECONDS='999')
+    bad = subprocess.run([sys.executable, str(path), '--config', str(config), '--drain'], env=env, text=True,
+                         capture_output=True, timeout=30)
+    assert bad.returncode == 2 and 'drain_seconds must be 0-300, got 999.0' in bad.stderr

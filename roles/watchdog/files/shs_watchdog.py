@@ -14,6 +14,11 @@ Engine API on the unix socket (standard library only, no docker CLI):
   and a crashed container is not started again sooner than STARTUP_GRACE after the last start.
 
 Every action is one line on stderr (the journal, under systemd). SIGTERM/SIGINT stop it cleanly.
+
+`--drain` (the drain unit's ExecStop, when the VM shuts down): new TCP connections to DRAIN_PORT from other
+hosts are refused with a TCP reset (iptables, chain SHS-DRAIN), so the LB's health check fails and it stops
+sending requests here; then it waits DRAIN_SECONDS (the LB marks the VM down, requests in flight finish)
+and returns, and the app's unit stops the app. `--undrain` (its ExecStart) removes the chain again.
 The settings come from the JSON file the role renders (--config FILE: {"settings": {...}, "rules": {...}}),
 each overridable with a SHS_WATCHDOG_<NAME> environment variable (e.g. SHS_WATCHDOG_PROJECT);
 `--print-config` prints the effective settings and exits.
@@ -27,6 +32,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -50,6 +56,8 @@ SETTINGS = {
     'stop_timeout': int,
     'memory_limit_mb': int,
     'docker_socket': str,
+    'drain_port': int,
+    'drain_seconds': float,
 }
 
 LABEL_SERVICE = 'com.docker.compose.service'
@@ -479,12 +487,97 @@ class Watchdog:
             self.stop.wait(next_check - now)
 
 
+# ---------------------------------------------------------------- the drain (iptables in the VM)
+
+DRAIN_CHAIN = 'SHS-DRAIN'
+# INPUT: the port is this host's (the local COI nodes REDIRECT the VM port to the app's); FORWARD: Docker
+# publishes the port with a DNAT to a container address (a COI VM). --ctorigdstport is the port as the
+# client sent it, before either NAT, so one rule covers both.
+DRAIN_HOOKS = ('INPUT', 'FORWARD')
+
+
+def iptables(*args, check=True):
+    """Run `iptables -w ARGS`; returns the CompletedProcess, raises OSError/RuntimeError when check fails."""
+    result = subprocess.run(['iptables', '-w'] + [str(a) for a in args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise RuntimeError('iptables %s: %s' % (' '.join(map(str, args)), result.stderr.strip() or result.returncode))
+    return result
+
+
+def drain_rules(port):
+    """The SHS-DRAIN chain: this host's own traffic passes (the watchdog's check, on lo), a new TCP connection
+    to `port` from anywhere else gets a reset: the LB's check fails at once and nginx passes the request it
+    wanted to send on to another peer (nothing was sent). Connections already open are left alone."""
+    return [['-A', DRAIN_CHAIN, '-i', 'lo', '-j', 'RETURN'],
+            ['-A', DRAIN_CHAIN, '-p', 'tcp', '--syn', '-m', 'conntrack', '--ctorigdstport', port,
+             '-j', 'REJECT', '--reject-with', 'tcp-reset']]
+
+
+def undrain():
+    """Remove the chain and its hooks (nothing to do when they are not there)."""
+    for hook in DRAIN_HOOKS:
+        while iptables('-D', hook, '-j', DRAIN_CHAIN, check=False).returncode == 0:
+            pass
+    if iptables('-n', '-L', DRAIN_CHAIN, check=False).returncode == 0:
+        iptables('-F', DRAIN_CHAIN)
+        iptables('-X', DRAIN_CHAIN)
+
+
+def refused(port):
+    """How many new connections to `port` the chain has refused so far (None if it cannot tell)."""
+    out = iptables('-n', '-v', '-x', '-L', DRAIN_CHAIN, check=False).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if 'REJECT' in fields and fields[0].isdigit():
+            return int(fields[0])
+    return None
+
+
+def drain(settings, sleep=time.sleep, clock=time.monotonic):
+    """Refuse new connections from other hosts, wait drain_seconds, return (the app may stop now)."""
+    port, seconds = settings['drain_port'], settings['drain_seconds']
+    started = clock()
+    if iptables('-n', '-L', DRAIN_CHAIN, check=False).returncode == 0:
+        iptables('-F', DRAIN_CHAIN)
+    else:
+        iptables('-N', DRAIN_CHAIN)
+    for rule in drain_rules(port):
+        iptables(*rule)
+    for hook in DRAIN_HOOKS:
+        if iptables('-C', hook, '-j', DRAIN_CHAIN, check=False).returncode != 0:
+            iptables('-I', hook, '1', '-j', DRAIN_CHAIN)
+    log('draining: new TCP connections to port %d from other hosts are refused (chain %s); the app stops in %g s'
+        % (port, DRAIN_CHAIN, seconds), 'notice')
+    sleep(max(0.0, seconds - (clock() - started)))
+    count = refused(port)
+    log('drained after %.1f s (%s new connection(s) refused): the app may stop now'
+        % (clock() - started, '?' if count is None else count), 'notice')
+
+
+def run_drain(settings, undo):
+    try:
+        if undo:
+            undrain()
+        else:
+            drain(settings)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        # A drain that cannot refuse connections has nothing to wait for: say so, let the shutdown go on.
+        log('%s failed: %s' % ('undrain' if undo else 'drain', exc), 'err')
+        return 1
+    return 0
+
+
 def main(argv):
     parser = argparse.ArgumentParser(prog='shs-watchdog', description='Keeps the SHS app container answering '
                                      'its health check (see roles/watchdog/README.md).')
     parser.add_argument('--config', required=True, metavar='FILE',
                         help='the settings file the role renders (watchdog_config_path)')
     parser.add_argument('--print-config', action='store_true', help='print the effective settings and exit')
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--drain', action='store_true', help='refuse new connections from other hosts to drain_port, '
+                      'wait drain_seconds and exit (the drain unit\'s ExecStop)')
+    mode.add_argument('--undrain', action='store_true', help='accept them again (the drain unit\'s ExecStart)')
     args = parser.parse_args(argv)
     settings, errors = load_settings(args.config, os.environ)
     if errors:
@@ -494,6 +587,8 @@ def main(argv):
     if args.print_config:
         print(json.dumps(settings, indent=2, sort_keys=True))
         return 0
+    if args.drain or args.undrain:
+        return run_drain(settings, args.undrain)
     stop = threading.Event()
     received = []
 
