@@ -61,9 +61,11 @@ def node_resources(state_dir):
 
 
 def remove_nodes(state_dir):
-    """Remove every container and network the localcloud of state_dir made (its engine labels them)."""
+    """Remove every container and network the localcloud of state_dir made (its engine labels them), and its network
+    load balancers' data plane (which outlives the server by design)."""
     selector = owner_selector(state_dir)
     containers = docker('ps', '-aq', '--filter', selector).stdout.split()
+    containers += docker('ps', '-aq', '--filter', selector.replace(OWNER_LABEL + '=', OWNER_LABEL + '.nlb=')).stdout.split()
     if containers:
         docker('rm', '-f', '-v', *containers, check=False)
     networks = docker('network', 'ls', '-q', '--filter', selector).stdout.split()

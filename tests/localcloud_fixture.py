@@ -23,6 +23,8 @@ import warnings
 
 import pytest
 
+from instance_group_support import remove_nodes
+
 READY_TIMEOUT = 30
 
 
@@ -133,3 +135,4 @@ def localcloud(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+    remove_nodes(server.state_dir)  # what it ran outlives it: nodes, the NLB data plane

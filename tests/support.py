@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -23,6 +24,19 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+def free_listener_port():
+    """A free loopback port a network load balancer listener may have: YC allows 1-32767
+    (network_load_balancer_service.proto), below Linux's ephemeral range, where free_port() picks."""
+    while True:
+        port = random.randint(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+            return port
 
 
 def wait_for(predicate, timeout, interval=0.2, what='condition'):

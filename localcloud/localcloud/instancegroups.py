@@ -318,7 +318,8 @@ class _Group:
 class Engine:
     """The instance groups of one localcloud: desired specs in, COI nodes out. Thread-safe."""
 
-    def __init__(self, state_dir, labels=None, workers=8, node_files=None, admit=None, security_groups=None):
+    def __init__(self, state_dir, labels=None, workers=8, node_files=None, admit=None, security_groups=None,
+                 traffic=None):
         self.state_dir = os.path.abspath(state_dir)
         # node_files(group spec, instance record) -> [(path, text, mode)] written into each new node (e.g. a
         # registry login bound to the instance).
@@ -327,6 +328,11 @@ class Engine:
         # instance (the instance waits in CREATING_INSTANCE with that message and is tried again; see _refuse).
         self.admit = admit
         self._refused = {}     # managed id -> (monotonic time of the next try, metadata)
+        # traffic: the target group of a group with load_balancer_spec (en/compute/concepts/instance-groups/
+        # balancers.md): traffic.open(spec, record) adds the instance, traffic.state(spec, record) -> 'HEALTHY' |
+        # 'UNHEALTHY' | 'INITIAL' | None (no load balancer attached) as the load balancers see it, traffic.close(spec,
+        # record) removes it and returns once no new connection reaches it. None: no load balancer integration.
+        self.traffic = traffic
         # security_groups(ids) -> {id: vpc SecurityGroup or None}: the groups' current rules, enforced in the
         # nodes (localcloud.firewall); None: no enforcement (an engine without an API).
         self._firewall = firewall.Enforcer(security_groups, _firewall_execute, _started_at) \
@@ -499,20 +505,6 @@ class Engine:
                 return False
             return len(records) == group.target and all(r['status'] == S.RUNNING_ACTUAL for r in records)
 
-    def group_by_name(self, name):
-        with self._lock:
-            for group in self._groups.values():
-                if group.spec.name == name and not group.deleting:
-                    return group.spec.id
-        return None
-
-    def running_addresses(self, group_id):
-        """Internal addresses of the group's instances that take traffic (RUNNING_ACTUAL first)."""
-        with self._lock:
-            records = [r for r in self._instances.values() if r['group_id'] == group_id and r['status'] in RUNNING]
-            records.sort(key=lambda r: (r['status'] != S.RUNNING_ACTUAL, r['index']))
-            return [r['address'] for r in records]
-
     def _managed(self, record):
         instance = ig_pb2.ManagedInstance(
             id=record['id'], status=record['status'], instance_id=record['instance_id'], fqdn=record['fqdn'],
@@ -550,6 +542,10 @@ class Engine:
         self._save()
 
     def _submit(self, record, action, *args):
+        if record.get('traffic') and action in (self._restart, self._remove):
+            # balancers.md: "When an instance is stopped or removed from the instance group, it is removed from the
+            # target group": first, so the load balancer sends it nothing new while it stops (CLOSING_TRAFFIC).
+            action, args = self._close_traffic, (action,) + args
         self._busy.add(record['id'])
 
         def run():
@@ -704,7 +700,12 @@ class Engine:
                 else:
                     self._set(record, self._running_status(group, record), '')
             return
+        if status == S.OPENING_TRAFFIC:
+            self._opening(group, record)
+            return
         if status not in RUNNING and status != S.CHECKING_HEALTH:
+            return
+        if status in RUNNING and self._traffic_lost(group, record):
             return
         if not checks:
             if status == S.CHECKING_HEALTH:
@@ -738,7 +739,69 @@ class Engine:
             self._set(record, self._running_status(group, record))
 
     def _running_status(self, group, record):
+        if self.traffic and group.spec.HasField('load_balancer_spec') and not record.get('traffic'):
+            return S.OPENING_TRAFFIC  # healthy: into the target group first (balancers.md), then RUNNING
         return S.RUNNING_ACTUAL if record['hash'] == group.hash else S.RUNNING_OUTDATED
+
+    # -- the target group of load_balancer_spec (balancers.md "How integration works") -------------------
+    def _opening(self, group, record):
+        """OPENING_TRAFFIC: add the instance to the target group once, then wait for the load balancers' checks:
+        RUNNING once they find it healthy (at once with ignore_health_checks, or with no balancer attached: the docs
+        are silent on that case); recovered after max_opening_traffic_duration (0: wait indefinitely)."""
+        spec = group.spec.load_balancer_spec
+        if not record.get('traffic'):
+            record['traffic'] = True
+            record['opening_since'] = time.time()
+            self._save()
+            self._submit(record, self._open_traffic, group)
+            return
+        state = self.traffic.state(group.spec, dict(record))
+        if spec.ignore_health_checks or state in (None, 'HEALTHY'):
+            self._set(record, S.RUNNING_ACTUAL if record['hash'] == group.hash else S.RUNNING_OUTDATED, '')
+            return
+        limit = _seconds(spec.max_opening_traffic_duration)
+        if limit and time.time() - record['opening_since'] > limit:
+            self._heal(group, record, 'no traffic from the load balancer within max_opening_traffic_duration %ds '
+                                      '(target %s)' % (limit, state))
+        elif record.get('status_message') != 'waiting for the load balancer health checks (%s)' % state:
+            self._set(record, S.OPENING_TRAFFIC, 'waiting for the load balancer health checks (%s)' % state)
+
+    def _open_traffic(self, record, group):
+        try:
+            self.traffic.open(group.spec, dict(record))
+        except Exception as exc:
+            log.exception('instance %s: adding it to the target group failed', record['name'])
+            with self._lock:
+                record.pop('traffic', None)
+                self._set(record, S.OPENING_TRAFFIC, 'adding to the target group failed: %s' % exc)
+
+    def _traffic_lost(self, group, record):
+        """A RUNNING instance the load balancers find unhealthy is recovered like a failed health check
+        (balancers.md: with ignore_health_checks "negative check results will not prompt the instances to autoheal",
+        so without it they do)."""
+        if not (self.traffic and record.get('traffic') and group.spec.HasField('load_balancer_spec')) or \
+                group.spec.load_balancer_spec.ignore_health_checks:
+            return False
+        if self.traffic.state(group.spec, dict(record)) != 'UNHEALTHY':
+            return False
+        self._heal(group, record, 'unhealthy: the load balancer health checks fail')
+        return True
+
+    def _close_traffic(self, record, then, *args):
+        """CLOSING_TRAFFIC, then the stop or removal that asked for it (its status is shown again afterwards)."""
+        with self._lock:
+            status, message = record['status'], record.get('status_message', '')
+            group = self._groups.get(record['group_id'])
+            self._set(record, S.CLOSING_TRAFFIC, 'removing from the target group')
+        try:
+            if group is not None:
+                self.traffic.close(group.spec, dict(record))
+        except Exception:
+            log.exception('instance %s: removing it from the target group failed', record['name'])
+        with self._lock:
+            record.pop('traffic', None)
+            self._set(record, status, message)
+        then(record, *args)
 
     def _check(self, record, index, check, state):
         timeout = _seconds(check.timeout, 1.0)
@@ -1000,6 +1063,13 @@ class Engine:
         self._remove(record, None)
 
     def _remove(self, record, reason):
+        if record.pop('traffic', None) and self.traffic:  # a failed node: out of the target group, no drain
+            group = self._groups.get(record['group_id'])
+            try:
+                if group is not None:
+                    self.traffic.close(group.spec, dict(record), drain=False)
+            except Exception:
+                log.exception('instance %s: removing it from the target group failed', record['name'])
         self._node(record).remove(keep_disks=False)
         with self._lock:
             self._instances.pop(record['id'], None)

@@ -190,11 +190,16 @@ class DataPlane:
         self._thread.start()
 
     def stop(self):
-        """The API server stops; the data plane does not (it is its own container)."""
+        """The API server stops; the data plane does not (it is its own container): it keeps the last state, applied
+        once more here so that a change made just before the stop (e.g. destroy.yml's last delete) is not lost."""
         self._stop.set()
         self._wake.set()
         if self._thread:
             self._thread.join(5)
+        try:
+            self._apply()
+        except Exception:
+            log.exception('network load balancer data plane: the last apply failed')
 
     def changed(self):
         with self._lock:

@@ -1,6 +1,6 @@
 """localcloud compute: instance groups whose instances are real COI nodes, and the COI image.
 
-The engine (localcloud.instancegroups) on its own: NAT address, x-yc-disks, the --publish forwarder, re-adoption
+The engine (localcloud.instancegroups) on its own: NAT address, x-yc-disks, re-adoption
 after a restart, auto-healing of an instance that turns unhealthy and of one that never gets healthy. Then the
 API through the real SDK: validation, a 2-instance group (FQDNs between nodes, auto-healing, a rolling update
 that honours max_unavailable, a scale change that recreates nothing, a server restart), deletion leaving nothing.
@@ -8,8 +8,6 @@ The payload is python's http.server from the shs image answering /ping (tests/in
 """
 
 import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -33,11 +31,10 @@ from yandex.cloud.vpc.v1.subnet_service_pb2_grpc import SubnetServiceStub
 from helpers import rpc_error, run, unique
 from iam_support import INSTANCE_GROUP_ROLES, grant
 from instance_group_support import leftovers, ping_metadata, random_cidr, remove_nodes, subnet_networks
-from support import docker, free_port, wait_for
+from support import docker, wait_for
 from test_vpc import make_network, make_subnet
 
 from localcloud import instancegroups
-from localcloud.publish import Forwarder
 
 CODE = grpc.StatusCode
 S = ig.ManagedInstance
@@ -112,7 +109,7 @@ def wait_engine(engine, group_id, predicate, timeout, what):
                     interval=0.3, what=what)
 
 
-def test_engine_nat_disk_publish_restart_and_healing(tmp_path):
+def test_engine_nat_disk_restart_and_healing(tmp_path):
     subnet = 'e9b' + unique('eng')[-8:]
     env = {'image': 'filmopoisk/coi-node:latest', 'subnets': {subnet: {'zone_id': 'ru-central1-a',
                                                                        'cidr': random_cidr()}},
@@ -124,7 +121,6 @@ def test_engine_nat_disk_publish_restart_and_healing(tmp_path):
         'x-yc-disks:\n  - device_name: data\n    fs_type: ext4\n    host_path: /data\n'
     engine = instancegroups.Engine(str(tmp_path / 'state'))
     engine.start()
-    forwarder = None
     try:
         started = time.monotonic()
         engine.apply(group, env)
@@ -143,10 +139,6 @@ def test_engine_nat_disk_publish_restart_and_healing(tmp_path):
         assert docker('exec', first.instance_id, 'cat', '/data/file').stdout == 'kept\n'
         # a fresh disk's root is not empty: ext4's lost+found (initdb refuses such a directory)
         assert docker('exec', first.instance_id, 'stat', '-c', '%a', '/data/lost+found').stdout.strip() == '700'
-        # --publish: a loopback port forwarding to the group's RUNNING instances
-        port = free_port()
-        forwarder = Forwarder('127.0.0.1', port, lambda: engine.running_addresses(group.id), 80).start()
-        assert http_get('http://127.0.0.1:%d/ping' % port) == 'pong'
 
         # A restarted engine re-adopts the running node (same instance, still RUNNING_ACTUAL, the node not restarted).
         node_started = docker('inspect', '-f', '{{.State.StartedAt}}', first.instance_id).stdout
@@ -183,19 +175,10 @@ def test_engine_nat_disk_publish_restart_and_healing(tmp_path):
         assert leftovers(group.id) == [] and wait_for(lambda: subnet_networks(subnet) == [], 10, what='no network')
         assert not os.listdir(engine.nodes_dir), 'node directories left behind'
     finally:
-        if forwarder:
-            forwarder.stop()
         engine.delete(group.id)
         engine.wait_deleted(group.id, 60)
         engine.stop()
         remove_nodes(tmp_path / 'state')
-
-
-def test_publish_flag_is_checked_before_anything_starts(tmp_path):
-    done = subprocess.run([sys.executable, '-m', 'localcloud', 'serve', '--state-dir', str(tmp_path / 'state'),
-                           '--publish', '127.0.0.1:8443=Bad_Group:443'], capture_output=True, text=True, timeout=60)
-    assert done.returncode != 0 and '--publish' in done.stderr and 'GROUP_NAME' in done.stderr
-    assert not (tmp_path / 'state').exists()
 
 
 # ---------------------------------------------------------------------------------------------- API

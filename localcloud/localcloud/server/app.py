@@ -40,7 +40,7 @@ def write_json_private(path, value):
 class LocalCloud:
     def __init__(self, state_dir, options=None):
         self.state_dir = os.path.abspath(state_dir)
-        # Server flags (publish: ["127.0.0.1:8443=shs-lb:443", ...]; test_faults, call_log: the admin API's
+        # Server flags (test_faults, call_log: the admin API's
         # test-only parts, see admin.py).
         self.options = dict(options or {})
         # Per start; the admin API asks for it only when test_faults or call_log is on (it is in endpoint.json).

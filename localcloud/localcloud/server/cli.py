@@ -34,9 +34,6 @@ def add_parsers(subparsers):
     serve.add_argument('--admin-listen', default='127.0.0.1:0', help='admin HTTP address (port 0: any)')
     serve.add_argument('--daemon', action='store_true', help='detach; log to STATE_DIR/server.log')
     serve.add_argument('--log-level', default='INFO')
-    serve.add_argument('--publish', action='append', default=[], metavar='[HOST:]PORT=GROUP:PORT',
-                       help='forward a loopback TCP port to the RUNNING instances of an instance group (what a '
-                            'network load balancer listener gives), e.g. 127.0.0.1:8443=shs-lb:443; repeatable')
     serve.add_argument('--test-faults', action='store_true',
                        help='tests only: let the admin API inject faults (POST/DELETE /faults, with the admin_token '
                             'of endpoint.json); off, as for `make up`, they answer 403')
@@ -87,12 +84,6 @@ def _read_endpoint(state_dir):
 
 def cmd_serve(args):
     state_dir = os.path.abspath(args.state_dir)
-    from localcloud.publish import parse_spec
-    for spec in args.publish:
-        try:
-            parse_spec(spec)
-        except ValueError as exc:
-            raise SystemExit('localcloud: %s' % exc)
     if args.daemon:
         return _daemonize(args, state_dir)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -113,7 +104,7 @@ def cmd_serve(args):
         pid_file.write('%d\n' % os.getpid())
     cloud = None
     try:
-        cloud = LocalCloud(state_dir, options={'publish': args.publish, 'test_faults': args.test_faults,
+        cloud = LocalCloud(state_dir, options={'test_faults': args.test_faults,
                                                'call_log': args.call_log})
         info = cloud.start(args.listen, args.admin_listen)
         print(json.dumps(info, sort_keys=True), flush=True)
@@ -138,7 +129,6 @@ def _daemonize(args, state_dir):
     # The same interpreter finds the installed package (tools/setup.sh: pip install -e localcloud), from any cwd.
     argv = [sys.executable, '-m', 'localcloud', 'serve', '--state-dir', state_dir, '--listen', args.listen,
             '--admin-listen', args.admin_listen, '--log-level', args.log_level]
-    argv += ['--publish=' + spec for spec in args.publish]
     argv += [flag for flag, on in (('--test-faults', args.test_faults), ('--call-log', args.call_log)) if on]
     # The child's stdout is its ready line, endpoint.json with the OAuth token: not for the log (people paste logs);
     # this process reads endpoint.json (0600) instead. The log itself is the owner's only, like the state dir.

@@ -16,6 +16,8 @@ yandex-cloud/docs (documented unless marked *inferred*):
   primitive roles "allow users to perform actions in all services", en/_includes/roles-primitive.md);
 - viewer includes container-registry.images.puller (en/cos/error/index.md#permission-denied: "assign the viewer or
   container-registry.images.puller role"), and the service viewer roles;
+- load-balancer.admin > .editor > .viewer (en/network-load-balancer/security/index.md); editor and admin include them
+  (*inferred*, as for the registry roles);
 - compute.admin > compute.editor > vpc.user, compute.operator > compute.viewer (en/_mermaid/roles/compute.md, the
   chart in en/compute/security/index.md); iam.serviceAccounts.user is NOT in compute.editor (same chart);
 - vpc.admin > vpc.privateAdmin, vpc.publicAdmin, vpc.securityGroups.admin (en/_roles/vpc/admin.md);
@@ -42,13 +44,15 @@ from localcloud.server import access
 # role -> the roles it includes directly (the closure is computed below).
 INCLUDES = {
     'resource-manager.clouds.owner': {'admin', 'resource-manager.clouds.member'},
-    'admin': {'editor', 'compute.admin', 'vpc.admin', 'container-registry.admin'},
+    'admin': {'editor', 'compute.admin', 'vpc.admin', 'container-registry.admin', 'load-balancer.admin'},
     'editor': {'viewer', 'compute.editor', 'vpc.privateAdmin', 'vpc.publicAdmin', 'vpc.securityGroups.admin',
                'vpc.user', 'iam.serviceAccounts.user', 'container-registry.editor',
-               'container-registry.images.pusher'},
+               'container-registry.images.pusher', 'load-balancer.editor'},
     'viewer': {'auditor', 'compute.viewer', 'vpc.viewer', 'container-registry.viewer',
                'container-registry.images.puller'},
     'compute.admin': {'compute.editor'},
+    'load-balancer.admin': {'load-balancer.editor'},
+    'load-balancer.editor': {'load-balancer.viewer'},
     'compute.editor': {'compute.operator', 'compute.viewer', 'vpc.user'},
     'compute.operator': {'compute.viewer'},
     'vpc.admin': {'vpc.privateAdmin', 'vpc.publicAdmin', 'vpc.securityGroups.admin'},

@@ -20,10 +20,10 @@ import grpc
 from yandex.cloud.compute.v1.instancegroup import (instance_group_pb2, instance_group_service_pb2 as svc,
                                                    instance_group_service_pb2_grpc)
 from yandex.cloud.iam.v1 import service_account_pb2
+from yandex.cloud.loadbalancer.v1 import network_load_balancer_pb2, target_group_pb2
 from yandex.cloud.vpc.v1 import network_pb2, security_group_pb2, subnet_pb2
 
-from localcloud import instancegroups
-from localcloud.publish import Forwarder, parse_spec
+from localcloud import instancegroups, nlb
 from localcloud.server import iam_roles, ids, masks, registry, resources, rpc, validate
 from localcloud.server.errors import ApiError, failed_precondition, invalid, permission_denied
 from localcloud.server.services import compute_image, containerregistry
@@ -74,6 +74,8 @@ def check_group(cloud, group, paths):
             if len(variable.value) > 128:
                 raise invalid('variables[%d].value' % i, 'the length must be less than or equal to 128')
             seen.add(variable.key)
+    if 'load_balancer_spec' in touched and group.HasField('load_balancer_spec'):
+        check_load_balancer_spec(group)
     if 'service_account_id' in touched:
         validate.required('service_account_id', group.service_account_id)
         cloud.get(service_account_pb2.ServiceAccount, group.service_account_id, 'Service account')
@@ -140,6 +142,24 @@ def check_health(spec):
             raise invalid('%s.%s.port' % (where, which), 'the value must be between 1 and 65535')
     if spec.HasField('max_checking_health_duration') and _seconds(spec.max_checking_health_duration) < 1:
         raise invalid('health_checks_spec.max_checking_health_duration', 'the value must be >= 1s')
+
+
+def check_load_balancer_spec(group):
+    """instance_group.proto LoadBalancerSpec / TargetGroupSpec options; en/compute/concepts/instance-groups/
+    balancers.md#settings ("max_opening_traffic_duration: 0 and 1+ sec"; one of NLB or ALB integration)."""
+    spec, where = group.load_balancer_spec, 'load_balancer_spec'
+    if not spec.HasField('target_group_spec'):
+        raise invalid(where + '.target_group_spec', 'this field is required')
+    validate.name(where + '.target_group_spec.name', spec.target_group_spec.name, NAME)
+    validate.description(where + '.target_group_spec.description', spec.target_group_spec.description)
+    validate.labels(where + '.target_group_spec.labels', spec.target_group_spec.labels, validate.SG_LABEL_KEY,
+                    validate.SG_LABEL_VALUE)
+    duration = _seconds(spec.max_opening_traffic_duration)
+    if duration and duration < 1:
+        raise invalid(where + '.max_opening_traffic_duration', 'the value must be 0 or >= 1s')
+    if group.HasField('application_load_balancer_spec'):
+        raise invalid(where, 'an instance group integrates with one of Network Load Balancer and Application Load '
+                      'Balancer, not both')
 
 
 def check_template(cloud, group):
@@ -336,6 +356,12 @@ def admit(cloud, spec, record):
         needs.append(('vpc.publicAdmin', iam_roles.chain(cloud, nic.network_id, folder_id=network.folder_id
                                                          if network else spec.folder_id),
                       'give the VMs a public IP address (one_to_one_nat_spec)'))
+    if spec.HasField('load_balancer_spec'):
+        # en/tutorials/infrastructure-management/updating-under-load.md: "To create, update, and delete VM instances
+        # in your group, as well as integrate the group with Network Load Balancer, assign the compute.editor and
+        # load-balancer.editor roles to the service account".
+        needs.append(('load-balancer.editor', iam_roles.chain(cloud, folder_id=spec.folder_id),
+                      'add the VMs to target group %s (load_balancer_spec)' % spec.load_balancer_state.target_group_id))
     for role, resources_, what in needs:
         missing = iam_roles.missing_role(cloud, subject, role, resources_, what)
         if missing:
@@ -372,7 +398,7 @@ def engine(cloud):
     found = cloud.instance_groups = instancegroups.Engine(
         cloud.state_dir, node_files=lambda spec, record=None: node_files(cloud, spec, record),
         admit=lambda spec, record: admit(cloud, spec, record),
-        security_groups=lambda ids: security_groups(cloud, ids))
+        security_groups=lambda ids: security_groups(cloud, ids), traffic=Traffic(cloud))
     found.load()
     stored = dict((g.id, g) for g in cloud.store.list(InstanceGroup))
     for group_id in found.group_ids():
@@ -384,22 +410,66 @@ def engine(cloud):
         except Exception:
             log.exception('instance group %s: cannot resume it', group.id)
     found.start()
-    forwarders = []
-    for spec in cloud.options.get('publish') or ():
-        host, port, name, target = parse_spec(spec)
-
-        def targets(name=name):
-            group_id = found.group_by_name(name)
-            return found.running_addresses(group_id) if group_id else []
-        forwarders.append(Forwarder(host, port, targets, target, name=spec).start())
-        log.info('publishing %s:%d -> instance group %s port %d', host, port, name, target)
-
-    def stop():
-        for forwarder in forwarders:
-            forwarder.stop()
-        found.stop()
-    cloud.on_stop(stop)
+    cloud.on_stop(found.stop)
     return found
+
+
+class Traffic:
+    """The engine's side of load_balancer_spec: the group's target group in the store, the NLB data plane's view."""
+
+    # How long a closing instance stays in a draining target group for connections opened just before its removal
+    # to be answered: the docs are silent on CLOSING_TRAFFIC's length; the VM's own shutdown then finishes what it
+    # carries (nginx's graceful stop on the LB tier).
+    DRAIN = 1.0
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+
+    def _target(self, record):
+        return target_group_pb2.Target(subnet_id=record['subnet_id'], address=record['address'])
+
+    def _edit(self, spec, change):
+        with self.cloud.store.transaction():
+            group = self.cloud.store.get(target_group_pb2.TargetGroup, spec.load_balancer_state.target_group_id)
+            if group is None:
+                return False
+            change(group)
+            self.cloud.store.put(group)
+        return True
+
+    def open(self, spec, record):
+        target = self._target(record)
+
+        def add(group):
+            if target not in group.targets:
+                group.targets.append(target)
+        if self._edit(spec, add):
+            nlb.dataplane(self.cloud).wait_applied()
+
+    def close(self, spec, record, drain=True):
+        target = self._target(record)
+
+        def remove(group):
+            kept = [t for t in group.targets if t != target]
+            del group.targets[:]
+            group.targets.extend(kept)
+        if self._edit(spec, remove):
+            nlb.dataplane(self.cloud).wait_applied()
+            if drain:
+                time.sleep(self.DRAIN)
+
+    def state(self, spec, record):
+        """The worst state any attached load balancer reports for this instance; None: no balancer attached."""
+        group_id = spec.load_balancer_state.target_group_id
+        states = []
+        for balancer in self.cloud.store.list(network_load_balancer_pb2.NetworkLoadBalancer):
+            if any(a.target_group_id == group_id for a in balancer.attached_target_groups):
+                states += [state for _, address, state in nlb.dataplane(self.cloud).target_states(balancer.id, group_id)
+                           if address == record['address']]
+        for worst in ('UNHEALTHY', 'INITIAL', 'DRAINING', 'INACTIVE'):
+            if worst in states:
+                return worst
+        return 'HEALTHY' if states else None
 
 
 # -- references: what a group holds -------------------------------------------------------------------------
@@ -429,6 +499,11 @@ def _network_users(cloud, network_id):
 def _security_group_users(cloud, sg_id):
     return _groups(cloud, lambda g: any(sg_id in nic.security_group_ids
                                         for nic in g.instance_template.network_interface_specs))
+
+
+@registry.references(target_group_pb2.TargetGroup)
+def _target_group_owner(cloud, target_group_id):
+    return _groups(cloud, lambda g: g.load_balancer_state.target_group_id == target_group_id)
 
 
 @registry.references(compute_image.Image)
@@ -482,15 +557,33 @@ class InstanceGroupService(instance_group_service_pb2_grpc.InstanceGroupServiceS
         check_group(self.cloud, group, CREATE_FIELDS)
         check_caller_may_use(self.cloud, group.service_account_id)
         resources.ensure_unique_name(self.cloud, InstanceGroup, group.folder_id, group.name, KIND)
+        target_group = self._target_group(group)
         env = environment(self.cloud, group)
 
         def work():
             resources.ensure_unique_name(self.cloud, InstanceGroup, group.folder_id, group.name, KIND)
+            if target_group is not None:
+                resources.ensure_unique_name(self.cloud, target_group_pb2.TargetGroup, group.folder_id,
+                                             target_group.name, 'Target group')
+                self.store.put(target_group)
+                group.load_balancer_state.target_group_id = target_group.id
             self.store.put(group)
             self.engine.apply(group, env)
             return self._view(group)
         return self.cloud.operations.start(svc.CreateInstanceGroupMetadata(instance_group_id=group.id), work,
                                            'Create instance group')
+
+    def _target_group(self, group):
+        """The NLB target group a group with load_balancer_spec gets (balancers.md: "Compute will automatically create
+        a Network Load Balancer target group from this instance group"); the instances join it as they run."""
+        if not group.HasField('load_balancer_spec'):
+            return None
+        spec = group.load_balancer_spec.target_group_spec
+        name = spec.name or 'ig-%s' % group.id  # the docs are silent on the name of an unnamed target group
+        resources.ensure_unique_name(self.cloud, target_group_pb2.TargetGroup, group.folder_id, name, 'Target group')
+        return target_group_pb2.TargetGroup(id=ids.new('enp'), folder_id=group.folder_id, created_at=resources.now(),
+                                            name=name, description=spec.description, labels=dict(spec.labels),
+                                            region_id=instancegroups.REGION)
 
     def Update(self, request, context):
         # Required in every Update whatever the mask names: `(required) = true` on these fields of
@@ -507,6 +600,12 @@ class InstanceGroupService(instance_group_service_pb2_grpc.InstanceGroupServiceS
         group = InstanceGroup()
         group.CopyFrom(current)
         masks.apply(request, group, paths)
+        if masks.touches(paths, 'load_balancer_spec') and group.load_balancer_spec != current.load_balancer_spec:
+            # en/compute/concepts/instance-groups/deploy/instance.md: "Changing the specification of the target group
+            # of a network load balancer (load_balancer_spec) is currently not supported" (YC's wording of the
+            # refusal is not documented).
+            raise invalid('load_balancer_spec', 'changing load_balancer_spec of an existing instance group is not '
+                          'supported; create a new group')
         check_group(self.cloud, group, paths)
         if masks.touches(paths, 'service_account_id'):
             check_caller_may_use(self.cloud, group.service_account_id)
@@ -564,6 +663,16 @@ class InstanceGroupService(instance_group_service_pb2_grpc.InstanceGroupServiceS
         if group.deletion_protection:
             raise failed_precondition('Instance group %s has deletion protection; update deletion_protection to '
                                       'false first' % group.id)
+        target_group_id = group.load_balancer_state.target_group_id
+        attached = [b.id for b in self.store.list(network_load_balancer_pb2.NetworkLoadBalancer)
+                    if any(a.target_group_id == target_group_id for a in b.attached_target_groups)] \
+            if target_group_id else []
+        if attached:
+            # *inferred*: the docs do not say what deleting a group whose target group a balancer uses does; a target
+            # group attached to a load balancer cannot be deleted (en/network-load-balancer/operations/
+            # target-group-delete.md: detach it first), so neither can the group that owns it.
+            raise failed_precondition('Instance group %s: its target group %s is attached to network load balancer '
+                                      '%s; detach it first' % (group.id, target_group_id, ', '.join(attached)))
 
         def work():  # no store transaction: the nodes take seconds to go
             self.engine.delete(group.id)
@@ -571,6 +680,10 @@ class InstanceGroupService(instance_group_service_pb2_grpc.InstanceGroupServiceS
                 log.warning('instance group %s: instances still going after %ss', group.id, DELETE_WAIT)
             with self.store.transaction():
                 self.store.delete(InstanceGroup, group.id)
+                if target_group_id:  # made with the group, removed with it
+                    self.store.delete(target_group_pb2.TargetGroup, target_group_id)
+            if target_group_id:
+                nlb.dataplane(self.cloud).changed()
         return self.cloud.operations.start(svc.DeleteInstanceGroupMetadata(instance_group_id=group.id), work,
                                            'Delete instance group', transaction=False)
 
