@@ -69,7 +69,8 @@ CREDENTIAL_ENV = (('token', 'YC_TOKEN'), ('iam_token', 'YC_IAM_TOKEN'),
 # (the same ids the SDK maps them to: yandexcloud/_sdk.py _supported_modules).
 SERVICE_IDS = (('yandex.cloud.compute.', 'compute'), ('yandex.cloud.containerregistry.', 'container-registry'),
                ('yandex.cloud.endpoint.', 'endpoint'), ('yandex.cloud.iam.', 'iam'),
-               ('yandex.cloud.operation.', 'operation'), ('yandex.cloud.resourcemanager.', 'resource-manager'),
+               ('yandex.cloud.loadbalancer.', 'load-balancer'), ('yandex.cloud.operation.', 'operation'),
+               ('yandex.cloud.resourcemanager.', 'resource-manager'),
                ('yandex.cloud.vpc.', 'vpc'))
 # The SDK's own auth plugin sends no token to these two (yandexcloud/_auth_plugin.py): neither needs one.
 UNAUTHENTICATED_SERVICES = ('yandex.cloud.endpoint.', 'yandex.cloud.iam.v1.iam_token_service_pb2_grpc')

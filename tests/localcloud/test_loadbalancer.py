@@ -2,11 +2,7 @@
 validation naming the field, in-use refusals, deletion protection, Start/Stop, attach/detach, listeners, port
 conflicts on this machine)."""
 
-import hashlib
-import os
-import random
 import socket
-import time
 
 import grpc
 import pytest
@@ -21,26 +17,12 @@ from yandex.cloud.loadbalancer.v1.network_load_balancer_service_pb2_grpc import 
 from yandex.cloud.loadbalancer.v1.target_group_pb2 import Target, TargetGroup
 from yandex.cloud.loadbalancer.v1.target_group_service_pb2_grpc import TargetGroupServiceStub
 
-from localcloud import nlb
-
 from helpers import rpc_error, run, unique
+from nlb_support import listen_port, remove_data_plane
 from test_vpc import make_network, make_subnet
 
 CODE = grpc.StatusCode
 NLB = NetworkLoadBalancer
-
-
-def listen_port():
-    """A free port a listener may use (YC: 1-32767, below the ephemeral range support.free_port draws from)."""
-    for _ in range(100):
-        port = random.randint(20000, 32000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(('127.0.0.1', port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError('no free port below 32768')
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -48,20 +30,7 @@ def _no_data_plane_left(localcloud):
     """The data plane (HAProxy container) outlives the API server by design: remove this state dir's once the
     tests are done (a later test that makes a listener starts it again)."""
     yield
-    owner = hashlib.sha256(os.path.abspath(localcloud.state_dir).encode()).hexdigest()[:12]
-    name = nlb.CONTAINER_PREFIX + owner
-    # The balancers are gone, so the plane removes its container on a later pass; it may still be applying an older
-    # state (starting the container): wait until it has been gone for 3 s, then remove it in any case.
-    deadline, gone_since = time.monotonic() + 20, None
-    while time.monotonic() < deadline:
-        if nlb.docker('inspect', name).returncode == 0:
-            gone_since = None
-        elif gone_since is None:
-            gone_since = time.monotonic()
-        elif time.monotonic() - gone_since >= 3:
-            break
-        time.sleep(0.2)
-    nlb.remove(localcloud.state_dir)
+    remove_data_plane(localcloud.state_dir)
 
 
 @pytest.fixture(scope='module')
