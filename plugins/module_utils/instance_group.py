@@ -132,10 +132,12 @@ def group_to_user(group):
         user['load_balancer'] = dict(target_group_name=spec.target_group_spec.name,
                                      target_group_description=spec.target_group_spec.description,
                                      target_group_labels=dict(spec.target_group_spec.labels),
-                                     max_opening_traffic_duration=seconds(spec.max_opening_traffic_duration))
+                                     max_opening_traffic_duration=seconds(spec.max_opening_traffic_duration),
+                                     ignore_health_checks=spec.ignore_health_checks)
     if isinstance(group, ig_pb2.InstanceGroup):
         user.update(id=group.id, folder_id=group.folder_id, status=ig_pb2.InstanceGroup.Status.Name(group.status),
-                    created_at=group.created_at.ToJsonString())
+                    created_at=group.created_at.ToJsonString(),
+                    target_group_id=group.load_balancer_state.target_group_id or None)
     return user
 
 
@@ -253,6 +255,7 @@ def request_from_options(module):
         request.load_balancer_spec.target_group_spec.labels.update(balancer['target_group_labels'])
         request.load_balancer_spec.max_opening_traffic_duration.CopyFrom(
             duration(balancer['max_opening_traffic_duration']))
+        request.load_balancer_spec.ignore_health_checks = balancer['ignore_health_checks']
     return request
 
 

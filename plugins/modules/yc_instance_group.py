@@ -345,7 +345,14 @@ options:
     type: int
     default: 0
   load_balancer:
-    description: Create a Network Load Balancer target group of the instances.
+    description:
+      - Create a Network Load Balancer target group of the instances (YC's C(load_balancer_spec)); its id is returned
+        as RV(instance_group.target_group_id). Attach it to a balancer with M(filmopoisk.shs.yc_network_load_balancer).
+      - An instance joins the target group when it runs and is healthy (C(OPENING_TRAFFIC)), and leaves it before it
+        is stopped, restarted or removed (C(CLOSING_TRAFFIC)).
+      - It cannot be added, changed or removed on an existing group (Yandex Cloud does not support it,
+        U(https://yandex.cloud/en/docs/compute/concepts/instance-groups/deploy/instance)), so the module fails
+        naming the option; replace the group instead.
     type: dict
     suboptions:
       target_group_name:
@@ -361,8 +368,16 @@ options:
         type: dict
         default: {}
       max_opening_traffic_duration:
-        description: Seconds to wait for traffic to open.
+        description:
+          - Seconds a new or restarted instance may wait in C(OPENING_TRAFFIC) for the load balancers' health checks
+            before it is recovered; V(0) waits indefinitely.
         type: int
+      ignore_health_checks:
+        description:
+          - Do not wait for the load balancers' health checks, and do not recover instances that fail them.
+        type: bool
+        default: false
+        version_added: 0.4.0
         default: 0
   wait_for_instances:
     description: Wait (up to O(wait_timeout)) until all instances are C(RUNNING_ACTUAL).
@@ -478,6 +493,10 @@ instance_group:
     load_balancer:
       description: As the option O(load_balancer); V(null) without one.
       type: dict
+    target_group_id:
+      description: The id of the target group made from O(load_balancer); V(null) without one.
+      type: str
+      version_added: 0.4.0
 instances:
   description: The group's instances (after waiting, when O(wait_for_instances)).
   returned: when state=present and not in check mode
@@ -527,6 +546,7 @@ operation_id:
   type: str
 '''
 
+import json
 import time
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
@@ -584,6 +604,11 @@ class InstanceGroup(Resource):
     def update_request(self, group, after, paths):
         """The changed fields from the options, named in the mask; plus the fields YC requires in every Update:
         the options where given, else the group's own (FULL view, so the template keeps its metadata)."""
+        if 'load_balancer' in paths:
+            raise YCError('load_balancer cannot change on an existing instance group (Yandex Cloud does not support '
+                          'changing load_balancer_spec): %s has %s, the task asks for %s; create a new group and move '
+                          'the traffic to it' % (self.label, json.dumps(group_to_user(group)['load_balancer']),
+                                                 json.dumps(after.get('load_balancer'))))
         mask = sorted(set(MASK_PATHS[path] for path in paths))
         request = svc.UpdateInstanceGroupRequest(instance_group_id=group.id, update_mask=field_mask(mask))
         for path in mask:
@@ -700,7 +725,8 @@ def main():
                 target_group_name=dict(type='str', required=True),
                 target_group_description=dict(type='str', default=''),
                 target_group_labels=dict(type='dict', default={}),
-                max_opening_traffic_duration=dict(type='int', default=0))),
+                max_opening_traffic_duration=dict(type='int', default=0),
+                ignore_health_checks=dict(type='bool', default=False))),
             wait_for_instances=dict(type='bool', default=True),
         ),
         supports_check_mode=True,

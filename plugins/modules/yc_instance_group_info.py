@@ -138,6 +138,10 @@ instance_groups:
     load_balancer:
       description: As the option O(filmopoisk.shs.yc_instance_group#module:load_balancer); V(null) without one.
       type: dict
+    target_group_id:
+      description: The id of the target group made from RV(instance_groups[].load_balancer); V(null) without one.
+      type: str
+      version_added: 0.4.0
     instances:
       description: The instances (when O(instances)), by name.
       type: list

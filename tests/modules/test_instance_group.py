@@ -120,3 +120,34 @@ def test_bad_template_is_refused_naming_the_field(localcloud, base):
     result = run_module('yc_instance_group', localcloud, **args)
     assert result['failed'] and 'INVALID_ARGUMENT' in result['msg'] and 'instance_template.name' in result['msg']
     assert ok(run_module('yc_instance_group_info', localcloud, name=args['name']))['instance_groups'] == []
+
+
+def test_load_balancer_target_group_and_no_change_on_an_existing_group(localcloud, base):
+    """load_balancer makes the group's target group (its id is returned, by _info too); Yandex Cloud cannot change
+    it on an existing group, so the module refuses before any write, naming the option."""
+    from iam_support import grant
+    grant(localcloud, base['account']['id'], 'load-balancer.editor')  # the target group needs it (updating-under-load.md)
+    args = dict(group_args(base), name='igm-lb-' + base['suffix'],
+                load_balancer=dict(target_group_name='igm-tg-' + base['suffix'], max_opening_traffic_duration=30))
+    try:
+        created = ok(run_module('yc_instance_group', localcloud, **args))
+        group = created['instance_group']
+        assert group['target_group_id'].startswith('enp')
+        assert group['load_balancer'] == dict(target_group_name=args['load_balancer']['target_group_name'],
+                                              target_group_description='', target_group_labels={},
+                                              max_opening_traffic_duration=30, ignore_health_checks=False)
+        assert [i['status'] for i in created['instances']] == ['RUNNING_ACTUAL']  # no balancer attached: it runs
+        again = ok(run_module('yc_instance_group', localcloud, **args))
+        assert again['changed'] is False
+        found = ok(run_module('yc_instance_group_info', localcloud, name=args['name']))['instance_groups']
+        assert [g['target_group_id'] for g in found] == [group['target_group_id']]
+
+        localcloud.reset_calls()
+        other = dict(args, load_balancer=dict(args['load_balancer'], ignore_health_checks=True))
+        refused = run_module('yc_instance_group', localcloud, **other)
+        assert refused['failed'] and refused['msg'].startswith('load_balancer cannot change on an existing'), refused
+        assert writes(localcloud) == []
+        dropped = run_module('yc_instance_group', localcloud, **dict(args, load_balancer=None))
+        assert dropped['changed'] is False  # left out: not managed, the group keeps its target group
+    finally:
+        ok(run_module('yc_instance_group', localcloud, name=args['name'], state='absent'))
