@@ -19,10 +19,10 @@ import traceback
 from bench import loadgen, report, scenarios
 from bench.stack import ROOT, Stack
 
-# quirks includes the app rollouts (to the quirks-on app and back): app-rollout alone is a marker change.
+# quirks includes the app rollouts (to the quirks-on app and back); app-rollout alone is a marker change.
 # cache comes late: it reads the /long_dummy answers of the scenarios before it (>= 3 minutes of them).
-DEFAULT = ('load', 'app-kill', 'app-node-kill', 'lb-node-kill', 'pg-restart', 'lb-rollout', 'quirks', 'cache',
-           'startup', 'ratios', 'automation')
+DEFAULT = ('load', 'app-kill', 'app-node-kill', 'lb-node-kill', 'pg-restart', 'app-rollout', 'app-restart',
+           'lb-rollout', 'api-kill', 'quirks', 'cache', 'startup', 'ratios', 'automation')
 EXTRA = ('db-full',)
 
 

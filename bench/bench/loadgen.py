@@ -28,18 +28,19 @@ class Sample:
     status: int         # HTTP status; 0 = no answer (connection error, timeout)
     latency: float      # seconds from due to the end of the body
     lag: float = 0.0    # seconds the start was late
-    error: str = ''     # for status 0: the exception's class
+    error: str = ''     # for status 0: the exception's class; for a 429 the LB answered itself: who
     age: float = None   # /long_dummy: seconds since the body was generated (the cache's age)
+    cache: str = ''     # /long_dummy: the LB's X-Cache-Status (HIT, STALE, UPDATING, MISS...), '' without one
 
     def to_row(self):
         return [round(self.due, 4), self.endpoint, self.status, round(self.latency, 5), round(self.lag, 5),
-                self.error, None if self.age is None else round(self.age, 3)]
+                self.error, None if self.age is None else round(self.age, 3), self.cache]
 
     @classmethod
     def from_row(cls, row):
-        due, endpoint, status, latency, lag, error, age = row
+        due, endpoint, status, latency, lag, error, age = row[:7]
         return cls(float(due), str(endpoint), int(status), float(latency), float(lag), str(error or ''),
-                   None if age is None else float(age))
+                   None if age is None else float(age), str(row[7] if len(row) > 7 else '') or '')
 
 
 @dataclass
@@ -67,6 +68,9 @@ def schedule(phases):
 def duration(phases):
     return float(sum(seconds for seconds, _ in phases))
 
+
+# The body of the 429 the LB answers itself when no peer has room (roles/openresty balancer.lua, admit()).
+LB_BUSY = 'every peer is at its limit'
 
 # The brief's mix (weights of the open-model rate). A session is created and then deleted by the same arrival.
 MIX = (
@@ -198,11 +202,12 @@ class LoadGenerator:
 
     async def request(self, endpoint, method, path, due, lag, body=None):
         """One request, recorded as a Sample; returns (status, parsed JSON body or None)."""
-        status, data, error, age = 0, None, '', None
+        status, data, error, age, cache = 0, None, '', None, ''
         try:
             async with self.client.request(method, self.base_url + path, json=body) as response:
                 raw = await response.read()
                 status = response.status
+                cache = response.headers.get('X-Cache-Status', '')
             if raw[:1] in (b'{', b'['):
                 try:
                     data = json.loads(raw)
@@ -211,9 +216,11 @@ class LoadGenerator:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             error = type(exc).__name__
         latency = self.now() - due
+        if status == 429 and isinstance(data, dict) and LB_BUSY in str(data.get('error', '')):
+            error = 'LB: every peer at its limit'  # the LB's own 429 (balancer.admit), not a peer's passed on
         if endpoint == 'GET /long_dummy' and isinstance(data, dict) and 'generated_at_unix' in data:
             age = max(0.0, time.time() - float(data['generated_at_unix']))
-        self.samples.append(Sample(due, endpoint, status, latency, lag, error, age))
+        self.samples.append(Sample(due, endpoint, status, latency, lag, error, age, cache))
         return status, data
 
     async def _lists(self):

@@ -8,9 +8,10 @@ from bench import stats
 
 def bar(name, value, limit, op='<', unit='', note=''):
     """One bar of the brief: met when `value op limit` (a missing value misses the bar)."""
-    if op not in ('<', '<=', '=='):
-        raise ValueError('bar %s: op must be <, <= or ==, got %r' % (name, op))
-    met = value is not None and {'<': value < limit, '<=': value <= limit, '==': value == limit}[op]
+    if op not in ('<', '<=', '==', '>='):
+        raise ValueError('bar %s: op must be <, <=, == or >=, got %r' % (name, op))
+    met = value is not None and {'<': lambda: value < limit, '<=': lambda: value <= limit,
+                                 '==': lambda: value == limit, '>=': lambda: value >= limit}[op]()
     return dict(name=name, value=value, limit=limit, op=op, unit=unit, met=bool(met), note=note)
 
 

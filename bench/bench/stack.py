@@ -98,10 +98,11 @@ class Stack:
             return None
         return round((started - finished).total_seconds(), 3) if started > finished else None
 
-    def health(self, timeout=2.0):
-        """The LB's /hck_status (the LB's view of the app peers), or None when it does not answer."""
+    def health(self, timeout=2.0, url=None):
+        """The LB's /hck_status (the LB's view of the app peers), or None when it does not answer. url: one LB node
+        (https://<its address>) instead of the entry point (which answers from whichever node the NLB picks)."""
         try:
-            status, body = fetch(self.url + '/hck_status', timeout=timeout)
+            status, body = fetch((url or self.url) + '/hck_status', timeout=timeout)
             return json.loads(body) if status == 200 else None
         except (OSError, ValueError):
             return None
@@ -132,3 +133,71 @@ class Stack:
                                          headers={'Authorization': 'Bearer %s' % info['admin_token']})
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b'null')
+
+    # --- the localcloud API server (its process, its public API) ---------------------------------------------
+
+    def endpoint_info(self):
+        """endpoint.json of the running (or last) server: endpoint, token, folder_id, ca, pid... (never printed)."""
+        with open(os.path.join(self.state_dir, 'endpoint.json')) as handle:
+            return json.load(handle)
+
+    def api_pid(self):
+        """The server's pid (<state_dir>/server.pid, written by `serve --daemon`), or None."""
+        try:
+            with open(os.path.join(self.state_dir, 'server.pid')) as handle:
+                return int(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def kill_api(self):
+        """SIGKILL of the API server (no cleanup of its own: as a crash). Returns the pid killed."""
+        import signal
+        pid = self.api_pid()
+        if not pid or pid <= 0:
+            raise RuntimeError('no localcloud server pid in %s/server.pid (is the stack up? make up)' % self.state_dir)
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(100):  # gone from the process table (a daemon: init reaps it)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        return pid
+
+    def start_api(self, listen):
+        """The server started again as `make up` does (playbooks/localcloud.yml): serve --daemon on `listen`."""
+        done = subprocess.run([sys.executable, '-m', 'localcloud', 'serve', '--daemon', '--state-dir', self.state_dir,
+                               '--listen', listen], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError('localcloud serve --daemon failed (rc %d): %s'
+                               % (done.returncode, done.stderr.strip()[-500:]))
+        return json.loads(done.stdout.strip().splitlines()[-1]).get('pid')
+
+    def group_instances(self, tier):
+        """[(name, status)] of the instances of the group <prefix>-<tier> through the public API (the SDK, with
+        endpoint.json's token), or None when the API does not answer."""
+        import warnings
+        import grpc
+        import yandexcloud
+        from yandex.cloud.compute.v1.instancegroup import instance_group_pb2 as ig_pb2
+        from yandex.cloud.compute.v1.instancegroup import instance_group_service_pb2 as svc
+        from yandex.cloud.compute.v1.instancegroup.instance_group_service_pb2_grpc import InstanceGroupServiceStub
+        info = self.endpoint_info()
+        with open(info['ca'], 'rb') as handle:
+            ca = handle.read()
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', DeprecationWarning)  # an OAuth token: localcloud's, deprecated by YC
+            sdk = yandexcloud.SDK(endpoint=info['endpoint'], root_certificates=ca, token=info['token'])
+        service = sdk.client(InstanceGroupServiceStub)
+        name = '%s-%s' % (self.prefix, tier)
+        try:
+            groups = service.List(svc.ListInstanceGroupsRequest(folder_id=info['folder_id'], page_size=1000),
+                                  timeout=10).instance_groups
+            group = next((g for g in groups if g.name == name), None)
+            if group is None:
+                return []
+            found = service.ListInstances(svc.ListInstanceGroupInstancesRequest(instance_group_id=group.id),
+                                          timeout=10).instances
+        except grpc.RpcError:
+            return None
+        return [(i.name, ig_pb2.ManagedInstance.Status.Name(i.status)) for i in found]

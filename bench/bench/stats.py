@@ -4,6 +4,7 @@ A record is a `Sample` (bench/loadgen.py): when it was due, what it asked, the s
 no I/O, so the unit tests check the math on hand-made samples.
 """
 
+import bisect
 import math
 from collections import Counter, defaultdict
 
@@ -25,6 +26,38 @@ def percentile(values, q):
 def is_error(sample):
     """A failed request as the user sees it: no answer (status 0), or a 4xx/5xx."""
     return sample.status == 0 or sample.status >= 400
+
+
+def is_idempotent(sample):
+    """Idempotent by method (RFC 9110 9.2.2): every method but POST here; a DELETE of a created session counts as
+    idempotent (sending it again deletes nothing more)."""
+    return not sample.endpoint.startswith('POST ')
+
+
+def started(sample):
+    """When the request really started (s since the run's start): due + the generator's lag."""
+    return sample.due + sample.lag
+
+
+def in_flight_at(samples, t):
+    """The requests started before `t` that had not finished by then (their answer, or failure, came later)."""
+    return [s for s in samples if started(s) <= t < s.due + s.latency]
+
+
+def action_failures(samples, at):
+    """How the failures of the requests that ended after `at` (an operator action) split: by idempotence, and
+    whether the request was already in flight at `at` or started later. The bench sees the requests in flight
+    overall, not per node: `in_flight_*` count every node's, an upper bound of those on the node the action hit."""
+    flight = in_flight_at(samples, at)
+    flying = set(map(id, flight))
+    failed = [s for s in samples if is_error(s) and s.due + s.latency > at]
+    return dict(
+        in_flight_at_action=len(flight),
+        in_flight_non_idempotent_at_action=sum(1 for s in flight if not is_idempotent(s)),
+        failed_idempotent=sum(1 for s in failed if is_idempotent(s)),
+        failed_non_idempotent=sum(1 for s in failed if not is_idempotent(s)),
+        failed_in_flight_at_action=sum(1 for s in failed if id(s) in flying),
+        failed_started_after_action=sum(1 for s in failed if id(s) not in flying))
 
 
 def window(samples, start=None, end=None):
@@ -56,7 +89,11 @@ def failures(samples):
     found = defaultdict(Counter)
     for sample in samples:
         if is_error(sample):
-            found[sample.endpoint][str(sample.status) if sample.status else (sample.error or 'no answer')] += 1
+            if sample.status:  # an HTTP error; `error` says who answered when the bench can tell (the LB itself)
+                key = '%d %s' % (sample.status, sample.error) if sample.error else str(sample.status)
+            else:
+                key = sample.error or 'no answer'
+            found[sample.endpoint][key] += 1
     return {endpoint: dict(counter) for endpoint, counter in sorted(found.items())}
 
 
@@ -75,6 +112,40 @@ def longest_success_gap(samples, start=None, end=None):
     if len(done) < 2:
         return None
     return round(max(b - a for a, b in zip(done, done[1:])), 3)
+
+
+def success_gaps(samples, start=None, end=None, over=1.0):
+    """[(from, seconds)] of every stretch longer than `over` s without a successful answer finishing (the window's
+    edges count as answers, as in longest_success_gap)."""
+    done = sorted(s.due + s.latency for s in samples if not is_error(s))
+    if start is not None:
+        done = [start] + [t for t in done if t >= start]
+    if end is not None:
+        done = [t for t in done if t < end] + [end]
+    return [(round(a, 3), round(b - a, 3)) for a, b in zip(done, done[1:]) if b - a > over]
+
+
+def rejections_with_room(samples, pages, limit, status=429):
+    """The `status` answers (429: too many requests) that came while the LB's pages showed peers enough for the
+    load: (up peers) x `limit` RPS above the requests the bench started in the second before the answer.
+
+    pages: [(t, up peers)] on the load's clock, the fewest any LB node's page showed at that poll. What the bench
+    cannot see is each peer's own count (the LB's budget, the app's one-second windows): "room" here is the
+    cluster's, from the offered rate, not a peer's."""
+    pages = sorted(pages)
+    starts = sorted(started(s) for s in samples)
+    found = []
+    for sample in samples:
+        if sample.status != status:
+            continue
+        t = sample.due + sample.latency
+        i = bisect.bisect_right(pages, (t, float('inf'))) - 1
+        if i < 0 or pages[i][1] is None:
+            continue
+        offered = bisect.bisect_right(starts, t) - bisect.bisect_left(starts, t - 1.0)
+        if pages[i][1] * limit > offered:
+            found.append(sample)
+    return found
 
 
 def timeline(samples, seconds, step=1.0):

@@ -14,9 +14,12 @@ from aiohttp import web
 class Target:
     """SHS-shaped answers with a settable delay per path; counts what it saw and the most requests in flight."""
 
-    def __init__(self, delay=None, cache_ttl=5.0):
+    def __init__(self, delay=None, cache_ttl=5.0, cache_status=None, busy=(), miss_delay=0.0):
         self.delay = dict(delay or {})
         self.cache_ttl = cache_ttl
+        self.cache_status = cache_status  # X-Cache-Status of /long_dummy as the LB sends it: MISS on a fill, else this
+        self.busy = set(busy)             # paths answered with the LB's own 429 (no peer has room)
+        self.miss_delay = miss_delay      # s a /long_dummy fill takes (the upstream's answer)
         self.seen, self.in_flight, self.max_in_flight = [], 0, 0
         self.sessions, self.next_id = {}, 1000
         self.cached_at = 0.0
@@ -59,10 +62,16 @@ class Target:
         if path in ('/api/movie', '/api/customer', '/api/session') and method == 'GET':
             return web.json_response([{'id': i} for i in range(1, {'movie': 10, 'customer': 20}.get(
                 path.rsplit('/', 1)[1], 30) + 1)])
+        if path in self.busy:
+            return web.json_response({'error': 'Too many requests: every peer is at its limit', 'status': 429},
+                                     status=429, headers={'Retry-After': '1'})
         if path == '/long_dummy':  # a cache of cache_ttl s in front of it, as the LB's proxy_cache
+            status = self.cache_status
             if time.time() - self.cached_at > self.cache_ttl:
-                self.cached_at = time.time()
-            return web.json_response({'message': 'long dummy', 'generated_at_unix': self.cached_at})
+                self.cached_at, status = time.time(), 'MISS'
+                await asyncio.sleep(self.miss_delay)
+            headers = {'X-Cache-Status': status} if self.cache_status else {}
+            return web.json_response({'message': 'long dummy', 'generated_at_unix': self.cached_at}, headers=headers)
         if path == '/api/session' and method == 'POST':
             self.next_id += 1
             self.sessions[self.next_id] = await request.json()

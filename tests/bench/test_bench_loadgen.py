@@ -118,6 +118,9 @@ def test_an_operator_scenario_marks_the_action_and_reads_the_lbs_view(target, tm
         def node(self, tier, index=0):
             return dict(name='node-%s-%d' % (tier, index), hostname='shs-%s-%d' % (tier, index + 1), ip='127.0.0.1')
 
+        def nodes(self, tier=None):
+            return []   # no LB node of its own: the page through the entry point (the target) only
+
         def kill_service(self, node, service):
             self.killed.append((time.monotonic(), node['hostname'], service))
             local.down_until['shs-app-1'] = time.time() + 1.0   # the page shows app-1 down for 1 s
