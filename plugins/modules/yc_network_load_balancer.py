@@ -98,7 +98,8 @@ options:
     elements: dict
     suboptions:
       target_group_id:
-        description: ID of the target group (e.g. RV(filmopoisk.shs.yc_instance_group#module:instance_group.load_balancer.target_group_id)).
+        description: ID of the target group, for example the one an instance group made,
+          RV(filmopoisk.shs.yc_instance_group#module:instance_group.target_group_id).
         type: str
         required: true
       healthchecks:
@@ -112,7 +113,8 @@ options:
             type: str
             required: true
           interval:
-            description: Seconds between checks (1-60), at least 1 more than O(attached_target_groups[].healthchecks[].timeout).
+            description: Seconds between checks (1-60), at least 1 more than
+              O(attached_target_groups[].healthchecks[].timeout).
             type: int
             default: 2
           timeout:
@@ -180,7 +182,7 @@ EXAMPLES = r'''
         port: 80
         target_port: 80
     attached_target_groups:
-      - target_group_id: "{{ lb_group.instance_group.load_balancer.target_group_id }}"
+      - target_group_id: "{{ lb_group.instance_group.target_group_id }}"
         healthchecks:
           - name: nginx-status
             interval: 2

@@ -98,7 +98,8 @@ network_load_balancers:
       type: bool
     listeners:
       description: The listeners, by name (C(name), C(address), C(port), C(target_port), C(protocol),
-        C(subnet_id), C(ip_version)), as RV(filmopoisk.shs.yc_network_load_balancer#module:network_load_balancer.listeners).
+        C(subnet_id), C(ip_version)), as
+        RV(filmopoisk.shs.yc_network_load_balancer#module:network_load_balancer.listeners).
       type: list
       elements: dict
     attached_target_groups:
@@ -110,8 +111,8 @@ network_load_balancers:
           description: Target group ID.
           type: str
         healthchecks:
-          description: Its health check, as
-            RV(filmopoisk.shs.yc_network_load_balancer#module:network_load_balancer.attached_target_groups[].healthchecks).
+          description: Its health check (one) as M(filmopoisk.shs.yc_network_load_balancer) returns it (C(name),
+            C(interval), C(timeout), C(unhealthy_threshold), C(healthy_threshold), C(http_options), C(tcp_options)).
           type: list
           elements: dict
         target_states:
