@@ -251,3 +251,29 @@ def test_quirks_bars_count_failed_idempotent_requests_and_429s_with_room():
     bars = {b['name']: b for b in scenarios.quirks_bars(figures)}
     assert bars['failed idempotent requests']['value'] == 1 and not bars['failed idempotent requests']['met']
     assert not bars['429s while the pages showed peers with room']['met']
+
+
+def test_app_kill_reads_every_lb_nodes_page_and_bars_issue_13(target, tmp_path):
+    """Two LB nodes' pages (both the local target: one page, two pollers): the peer is out once both showed it
+    down; issue 13's bars of a lost peer are there and met (nothing failed)."""
+    local = target()
+    port = local.url.rsplit(':', 1)[1]
+
+    class TwoLbs(StandIn):
+        def nodes(self, tier=None):
+            return [dict(name='lb-%d' % i, hostname='shs-lb-%d' % i, ip='127.0.0.1:%s' % port) for i in (1, 2)]
+
+        def kill_service(self, node, service):
+            local.down_until['shs-app-1'] = time.time() + 1.0
+
+        def down_time(self, container):
+            return 0.5
+    ctx = scenarios.Context(TwoLbs(local.url), IDS, str(tmp_path), lambda message: None, time_scale=0.1)
+    result = scenarios.app_kill(ctx)
+    figures, bars = result['figures'], {b['name']: b for b in result['bars']}
+    assert figures['peer_out_on_every_lb_after_s'] < 0.7
+    assert figures['failed_idempotent'] == figures['failed_non_idempotent'] == 0
+    assert figures['in_flight_at_action'] >= 0 and figures['success_gaps_over_1s'] == []
+    assert set(bars) == {'failed idempotent requests', 'failed non-idempotent <= in flight at the action',
+                         "peer out on every LB node's page", 'replacement healthy (LB sees all peers up)'}
+    assert all(b['met'] for b in bars.values()), bars
