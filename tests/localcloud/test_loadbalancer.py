@@ -16,6 +16,8 @@ from yandex.cloud.loadbalancer.v1.network_load_balancer_pb2 import (AttachedTarg
 from yandex.cloud.loadbalancer.v1.network_load_balancer_service_pb2_grpc import NetworkLoadBalancerServiceStub
 from yandex.cloud.loadbalancer.v1.target_group_pb2 import Target, TargetGroup
 from yandex.cloud.loadbalancer.v1.target_group_service_pb2_grpc import TargetGroupServiceStub
+from yandex.cloud.vpc.v1 import subnet_service_pb2 as ss
+from yandex.cloud.vpc.v1.subnet_service_pb2_grpc import SubnetServiceStub
 
 from helpers import rpc_error, run, unique
 from nlb_support import listen_port, remove_data_plane
@@ -273,6 +275,22 @@ def test_deletion_protection(localcloud):
         network_load_balancer_id=balancer.id, update_mask=FieldMask(paths=['deletion_protection']),
         deletion_protection=False)))
     delete_nlb(sdk, balancer.id)
+
+
+def test_internal_balancer(localcloud, net):
+    """An internal listener takes its subnet; the subnet cannot go while the listener is in it (subnet-delete.md)."""
+    sdk, _, balancers = stubs(localcloud)
+    subnet = make_subnet(localcloud, sdk, net['network'].id, ['10.77.9.0/24'])
+    port = listen_port()
+    balancer = make_nlb(localcloud, sdk, type=NLB.INTERNAL, listener_specs=[listener(
+        port, internal_address_spec=ns.InternalAddressSpec(subnet_id=subnet.id))]).response
+    (lsn,) = balancer.listeners
+    assert (balancer.type, lsn.subnet_id, lsn.address) == (NLB.INTERNAL, subnet.id, '127.0.0.1')
+    subnets = sdk.client(SubnetServiceStub)
+    details = rpc_error(lambda: subnets.Delete(ss.DeleteSubnetRequest(subnet_id=subnet.id)), CODE.FAILED_PRECONDITION)
+    assert balancer.id in details
+    delete_nlb(sdk, balancer.id)
+    run(sdk, subnets.Delete(ss.DeleteSubnetRequest(subnet_id=subnet.id)))
 
 
 def test_balancer_validation_names_the_field(localcloud, net):

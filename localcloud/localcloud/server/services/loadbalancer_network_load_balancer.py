@@ -283,6 +283,14 @@ def _balancers_using(cloud, target_group_id):
     return ['network load balancer %s' % b.id for b in found]
 
 
+@registry.references(subnet_pb2.Subnet)
+def _internal_listeners_in(cloud, subnet_id):
+    """en/vpc/operations/subnet-delete.md: "Before deleting a subnet, disable all resources connected to it"; an
+    internal listener's address is in its subnet (concepts/internal-load-balancer.md)."""
+    found = cloud.store.list(NLB, where=lambda b: any(lsn.subnet_id == subnet_id for lsn in b.listeners))
+    return ['network load balancer %s' % b.id for b in found]
+
+
 @registry.register
 class NetworkLoadBalancerService(network_load_balancer_service_pb2_grpc.NetworkLoadBalancerServiceServicer):
     def __init__(self, cloud):
