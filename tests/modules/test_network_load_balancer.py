@@ -137,11 +137,11 @@ def test_deletion_protection(localcloud, target_group):
     (dict(type='internal', listeners=[dict(name='http', port=80)]), 'listeners[0].internal_address_spec: required'),
     (dict(attached_target_groups=[dict(target_group_id='enptg', healthchecks=[])]),
      'attached_target_groups[0].healthchecks: exactly one'),
-    (dict(attached_target_groups=[dict(target_group_id='enptg', healthchecks=[dict(name='hc-a', interval=2,
-                                                                                   timeout=2, tcp_options=dict(port=80))])]),
+    (dict(attached_target_groups=[dict(target_group_id='enptg', healthchecks=[
+        dict(name='hc-a', interval=2, timeout=2, tcp_options=dict(port=80))])]),
      'attached_target_groups[0].healthchecks[0].interval: must be at least 1 second longer'),
-    (dict(attached_target_groups=[dict(target_group_id='enptg', healthchecks=[dict(name='hc-a', healthy_threshold=11,
-                                                                                   tcp_options=dict(port=80))])]),
+    (dict(attached_target_groups=[dict(target_group_id='enptg', healthchecks=[
+        dict(name='hc-a', healthy_threshold=11, tcp_options=dict(port=80))])]),
      'attached_target_groups[0].healthchecks[0].healthy_threshold'),
     (dict(attached_target_groups=[dict(target_group_id='enptg', healthchecks=[dict(name='hc-a')])]),
      'attached_target_groups[0].healthchecks[0]: set exactly one of http_options or tcp_options'),
