@@ -279,7 +279,7 @@ def test_deletion_protection(localcloud):
 
 def test_internal_balancer(localcloud, net):
     """An internal listener takes its subnet; the subnet cannot go while the listener is in it (subnet-delete.md)."""
-    sdk, _, balancers = stubs(localcloud)
+    sdk = localcloud.sdk()
     subnet = make_subnet(localcloud, sdk, net['network'].id, ['10.77.9.0/24'])
     port = listen_port()
     balancer = make_nlb(localcloud, sdk, type=NLB.INTERNAL, listener_specs=[listener(
