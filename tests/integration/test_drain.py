@@ -205,11 +205,11 @@ def app_log(node):
     return out
 
 
-def test_a_stopped_node_is_drained_before_its_app_stops(stack):
-    victim, other = stack.nodes
+def shut_down_under_load(stack, victim, how):
+    """`how` ('stop' or 'restart') the node under load; the figures, the drain's checks asserted."""
     seen_down = []
 
-    def watch_lb():  # the victim's state on the LB when it was first seen down (later its name is gone too)
+    def watch_lb():  # the victim's state on the LB when it was first seen down (later its name may be gone too)
         while not seen_down and not load.stop.is_set():
             state = peer_state(stack, victim.fqdn)
             if not state['up']:
@@ -221,38 +221,69 @@ def test_a_stopped_node_is_drained_before_its_app_stops(stack):
         watcher = threading.Thread(target=watch_lb)
         watcher.start()
         began = time.time()
-        victim.stop()  # docker stop -t 30 of the node: a graceful shutdown
+        getattr(victim, how)()  # docker stop / restart -t 30 of the node: a graceful shutdown
         stopped = time.time()
-        time.sleep(3)  # the other peer carries on alone
+        if how == 'restart':  # back in the LB: it boots, the app starts, the LB's check lets it in again
+            wait_for(lambda: peer_state(stack, victim.fqdn)['up'], timeout=90, interval=0.2, what='readmitted')
+            readmitted = time.time()
+        time.sleep(3)  # the other peer carries on (restart: both again)
     watcher.join()
-    assert seen_down, 'the LB never marked the stopped node down'
+    assert seen_down, 'the LB never marked the node down'
     down = seen_down[0]
     log = app_log(victim)
-    from_lb = [(at, r) for at, r in log if r.get('msg') == 'request completed' and r.get('remote') == stack.lb_address]
-    last_request = max(at for at, _ in from_lb)
     shutdown = [at for at, r in log if r.get('msg') == 'shutting down' and at >= began]
+    lifecycle = [(round(at - began, 2), r['msg'], r.get('pid')) for at, r in log
+                 if at >= began and r.get('msg') != 'request completed']
+    assert shutdown, lifecycle
+    if how == 'stop':  # stopped once: the watchdog never started it again
+        assert len(shutdown) == 1 and not [m for _, m, _ in lifecycle if m == 'server started'], lifecycle
+    from_lb = [at for at, r in log if r.get('msg') == 'request completed' and r.get('remote') == stack.lb_address]
+    before_shutdown = [at for at in from_lb if at <= shutdown[0]]
     failed = [r for r in load.results if r[2] != 'ok']
     figures = {
-        'requests': len(load.results), 'failed': len(failed), 'stop_s': stopped - began,
+        'requests': len(load.results), 'failed': len(failed), '%s_s' % how: stopped - began,
         'marked_down_after_s': down['last_change'] - began,
-        'last_request_after_s': last_request - began,
-        'app_stopped_after_s': (shutdown[0] - began) if shutdown else None,
-        'victim_requests_before_stop': len([1 for at, _ in from_lb if at < began]),
-        'victim_requests_while_draining': len([1 for at, _ in from_lb if at >= began]),
-        'last_result': down['last_result'], 'drain_s': stack.drain_seconds}
-    print('\ndrained stop: ' + ', '.join('%s %s' % (k, ('%.2f' % v) if isinstance(v, float) else v)
-                                        for k, v in sorted(figures.items())))
+        'last_request_after_s': max(before_shutdown) - began,
+        'app_stopped_after_s': shutdown[0] - began,
+        'requests_before': len([1 for at in from_lb if at < began]),
+        'requests_while_draining': len([1 for at in before_shutdown if at >= began]),
+        'last_result': down['last_result'], 'drain_s': stack.drain_seconds,
+        'started_while_draining': len([1 for at, r in log if began <= at <= shutdown[0]
+                                       and r.get('msg') == 'server started']), 'lifecycle': lifecycle[:8]}
+    if how == 'restart':
+        figures['readmitted_after_s'] = readmitted - began
+        figures['requests_after_readmission'] = len([1 for at in from_lb if at > shutdown[0]])
+    print('\ndrained %s: %s' % (how, ', '.join('%s %s' % (k, ('%.2f' % v) if isinstance(v, float) else v)
+                                              for k, v in sorted(figures.items()))))
     assert failed == [], failed[:5]
-    assert figures['victim_requests_before_stop'] > 0  # the victim was serving
+    assert figures['requests_before'] > 0  # the victim was serving
     # The LB marked it down on its own check (refused at once), within fall intervals of the drain's start.
     assert not down['up'] and figures['marked_down_after_s'] <= MARK_DOWN['eject_max'] + 0.5, figures
     assert down['last_result'] == 'connect: connection refused', figures  # the drain's reset, the app still up
     # No request reached the victim's app after the LB could have marked it down (+ one in flight then), ...
     assert figures['last_request_after_s'] <= MARK_DOWN['eject_max'] + 0.5 + LONGEST_REQUEST, figures
-    assert last_request <= down['last_change'] + LONGEST_REQUEST, figures
-    # ... and the app was stopped only after the drain (no sooner than drain_seconds after the stop began) and
-    # once (the watchdog never started it again), the stop taking about the drain.
-    assert len(shutdown) == 1, figures
+    assert max(before_shutdown) <= down['last_change'] + LONGEST_REQUEST, figures
+    # ... and the app was stopped only after the drain (no sooner than drain_seconds after the stop began), the
+    # watchdog never starting it meanwhile, the stop taking about the drain.
     assert figures['app_stopped_after_s'] >= stack.drain_seconds - 0.5, figures
-    assert not [r for at, r in log if at >= began and r.get('msg') == 'server started'], figures
-    assert stack.drain_seconds <= figures['stop_s'] <= stack.drain_seconds + 12, figures
+    assert figures['started_while_draining'] == 0, figures
+    assert stack.drain_seconds <= stopped - began <= stack.drain_seconds + 12, figures
+    return figures
+
+
+def test_a_restarted_node_is_drained_and_comes_back(stack):
+    """Node.restart (docker restart -t 30): what localcloud's rolling restart and restart-type updates do."""
+    figures = shut_down_under_load(stack, stack.nodes[0], 'restart')
+    assert figures['requests_after_readmission'] > 0  # serving again after the boot (no drain rules left)
+    # Started again at the boot (no ordering cycle with coi-compose.service dropped their jobs), so the next
+    # shutdown (the next test) is drained too.
+    units = stack.nodes[0].exec('systemctl is-active shs-watchdog.service shs-drain.service coi-compose.service',
+                                check=False).stdout.split()
+    assert units == ['active'] * 3, units
+    cycles = stack.nodes[0].exec('journalctl --no-pager | grep -c "ordering cycle"', check=False).stdout.strip()
+    assert cycles == '0', stack.nodes[0].exec('journalctl --no-pager | grep -i cycle', check=False).stdout
+
+
+def test_a_stopped_node_is_drained_before_its_app_stops(stack):
+    """Node.stop (docker stop -t 30): a VM shut down for good (stopped group, scale-in on Yandex Cloud)."""
+    shut_down_under_load(stack, stack.nodes[0], 'stop')

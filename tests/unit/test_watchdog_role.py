@@ -192,8 +192,13 @@ def test_drain_unit_default(default_render):
                      'WantedBy=multi-user.target'):
         assert expected in lines, expected
     assert not [line for line in lines if line.startswith(('Requires=', 'BindsTo=', 'Requisite='))]
-    # The watchdog stops before the app's unit stops the app: it never starts the app again meanwhile.
-    assert 'After=coi-compose.service' in unit_named(payload, 'shs-watchdog.service')
+    # No default dependencies (multi-user.target after it, coi-compose after cloud-final after multi-user.target
+    # would be a cycle), but stopped at shutdown like any service.
+    for expected in ('DefaultDependencies=no', 'After=sysinit.target basic.target', 'Conflicts=shutdown.target',
+                     'Before=shutdown.target'):
+        assert expected in lines, expected
+    # Nothing the multi-user.target waits for is ordered after coi-compose.service (the same cycle).
+    assert not [line for line in unit_named(payload, 'shs-watchdog.service') if 'coi-compose' in line]
     settings = json.loads(files_by_path(payload)[CONFIG_PATH]['content'])['settings']
     assert settings['drain_port'] == 80 and settings['drain_seconds'] == 10.0
     assert isinstance(settings['drain_seconds'], float)
@@ -615,11 +620,13 @@ class FakeIptables:
         return subprocess.CompletedProcess(argv, code, out, '' if code == 0 else 'iptables: No chain/target/match')
 
 
-def test_drain_refuses_other_hosts_then_waits(script, defaults, monkeypatch, capsys):
+def test_drain_refuses_other_hosts_then_waits(script, defaults, monkeypatch, capsys, tmp_path):
     fake = FakeIptables()
     monkeypatch.setattr(script.subprocess, 'run', fake)
-    slept = []
-    script.drain(dict(defaults, drain_port=80, drain_seconds=10.0), sleep=slept.append, clock=lambda: 50.0)
+    slept, mark = [], tmp_path / 'run' / 'shs-drain'
+    script.drain(dict(defaults, drain_port=80, drain_seconds=10.0), sleep=slept.append, clock=lambda: 50.0,
+                 mark=str(mark))
+    assert mark.exists()  # the watchdog's sign that the app's stop is on purpose
     assert ['-N', 'SHS-DRAIN'] in fake.calls
     assert ['-A', 'SHS-DRAIN', '-i', 'lo', '-j', 'RETURN'] in fake.calls
     reject = ['-A', 'SHS-DRAIN', '-p', 'tcp', '--syn', '-m', 'conntrack', '--ctorigdstport', '80',
@@ -634,34 +641,40 @@ def test_drain_refuses_other_hosts_then_waits(script, defaults, monkeypatch, cap
     assert '(7 new connection(s) refused): the app may stop now' in err
 
 
-def test_drain_again_replaces_its_rules_and_hooks_once(script, defaults, monkeypatch):
+def test_drain_again_replaces_its_rules_and_hooks_once(script, defaults, monkeypatch, tmp_path):
     fake = FakeIptables(chain_exists=True, hooked={'INPUT', 'FORWARD'})
     monkeypatch.setattr(script.subprocess, 'run', fake)
-    script.drain(dict(defaults, drain_port=8081, drain_seconds=0.0), sleep=lambda s: None)
+    script.drain(dict(defaults, drain_port=8081, drain_seconds=0.0), sleep=lambda s: None,
+                 mark=str(tmp_path / 'shs-drain'))
     assert ['-F', 'SHS-DRAIN'] in fake.calls and ['-N', 'SHS-DRAIN'] not in fake.calls
     assert not [c for c in fake.calls if c[0] == '-I']
     assert [c for c in fake.calls if c[0] == '-A'][1][8] == '8081'
 
 
-def test_undrain_removes_hooks_and_chain(script, monkeypatch):
+def test_undrain_removes_hooks_chain_and_mark(script, monkeypatch, tmp_path):
     fake = FakeIptables(chain_exists=True, hooked={'INPUT', 'FORWARD'})
     monkeypatch.setattr(script.subprocess, 'run', fake)
-    script.undrain()
+    mark = tmp_path / 'shs-drain'
+    mark.write_text('1\n')
+    script.undrain(mark=str(mark))
     assert ['-D', 'INPUT', '-j', 'SHS-DRAIN'] in fake.calls and ['-D', 'FORWARD', '-j', 'SHS-DRAIN'] in fake.calls
     assert fake.calls[-2:] == [['-F', 'SHS-DRAIN'], ['-X', 'SHS-DRAIN']]
+    assert not mark.exists()
     fake = FakeIptables()  # nothing there: nothing to remove, no error
     monkeypatch.setattr(script.subprocess, 'run', fake)
-    script.undrain()
+    script.undrain(mark=str(mark))
     assert not [c for c in fake.calls if c[0] in ('-F', '-X')]
 
 
-def test_drain_without_iptables_fails_at_once(script, defaults, monkeypatch, capsys):
+def test_drain_without_iptables_fails_at_once(script, defaults, monkeypatch, capsys, tmp_path):
     def missing(argv, **kwargs):
         raise FileNotFoundError(2, 'No such file or directory', 'iptables')
     monkeypatch.setattr(script.subprocess, 'run', missing)
     monkeypatch.setattr(script.time, 'sleep', lambda s: pytest.fail('waited with nothing drained'))
-    assert script.run_drain(dict(defaults), undo=False) == 1
-    assert script.run_drain(dict(defaults), undo=True) == 1
+    mark = tmp_path / 'shs-drain'
+    assert script.run_drain(dict(defaults), undo=False, mark=str(mark)) == 1
+    assert not mark.exists()  # nothing drained: the watchdog keeps healing
+    assert script.run_drain(dict(defaults), undo=True, mark=str(mark)) == 1
     err = capsys.readouterr().err
     assert 'drain failed: ' in err and 'undrain failed: ' in err
 
@@ -678,3 +691,22 @@ def test_drain_overrides_are_held_to_the_rules(default_render, tmp_path):
     bad = subprocess.run([sys.executable, str(path), '--config', str(config), '--drain'], env=env, text=True,
                          capture_output=True, timeout=30)
     assert bad.returncode == 2 and 'drain_seconds must be 0-300, got 999.0' in bad.stderr
+
+
+def test_watchdog_leaves_the_app_alone_while_the_vm_drains(script, defaults, capsys, tmp_path):
+    """After the drain the app is stopped on purpose (the VM shuts down): not started again, not restarted."""
+    mark = tmp_path / 'shs-drain'
+    mark.write_text('1\n')
+    docker = FakeDocker([fake_container('a', status='exited'), fake_container('b', project='p1')])
+    wd = script.Watchdog(dict(defaults, project='p1'), docker, stop=None, clock=Clock(),
+                         wall=lambda: 1577836900.0, drain_mark=str(mark))
+    results = iter([DOWN, DOWN, DOWN])
+    wd.ping = lambda: next(results)
+    for _ in range(3):
+        wd.check()
+    assert docker.calls == []
+    assert 'the VM is draining' in capsys.readouterr().err
+    mark.unlink()  # undrained (or the next boot): it acts again
+    wd.ping = lambda: DOWN
+    wd.check()
+    assert ('start', 'a' * 64) in docker.calls

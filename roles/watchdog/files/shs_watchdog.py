@@ -275,8 +275,9 @@ def shorten(text, limit=60):
 # ---------------------------------------------------------------- the watchdog
 
 class Watchdog:
-    def __init__(self, settings, docker, stop, clock=time.monotonic, wall=time.time):
+    def __init__(self, settings, docker, stop, clock=time.monotonic, wall=time.time, drain_mark=None):
         self.s = settings
+        self.drain_mark = drain_mark or DRAIN_MARK  # there while the VM drains: an app stop is on purpose
         self.docker = docker
         self.stop = stop
         self.clock = clock
@@ -372,6 +373,11 @@ class Watchdog:
         cid = container['Id']
         state = container.get('State') or {}
         verb = 'starting' if how == 'start' else 'restarting'
+        if os.path.exists(self.drain_mark):
+            # The VM is shutting down: the drain ran and the app is being stopped on purpose, not healed.
+            self.problem('not %s container %s (%s): the VM is draining (%s)'
+                         % (verb, cid[:12], why, self.drain_mark), 'notice')
+            return
         log('%s container %s: %s' % (verb, self.describe(container), why), 'warning')
         started = self.clock()
         try:
@@ -490,6 +496,9 @@ class Watchdog:
 # ---------------------------------------------------------------- the drain (iptables in the VM)
 
 DRAIN_CHAIN = 'SHS-DRAIN'
+# Written by --drain, removed by --undrain; /run is gone at the next boot. While it is there the watchdog
+# starts and restarts nothing: the app is stopped on purpose after the drain, and a start would undo that.
+DRAIN_MARK = '/run/filmopoisk/shs-drain'
 # INPUT: the port is this host's (the local COI nodes REDIRECT the VM port to the app's); FORWARD: Docker
 # publishes the port with a DNAT to a container address (a COI VM). --ctorigdstport is the port as the
 # client sent it, before either NAT, so one rule covers both.
@@ -514,14 +523,16 @@ def drain_rules(port):
              '-j', 'REJECT', '--reject-with', 'tcp-reset']]
 
 
-def undrain():
-    """Remove the chain and its hooks (nothing to do when they are not there)."""
+def undrain(mark=DRAIN_MARK):
+    """Remove the chain and its hooks (nothing to do when they are not there), and the drain mark."""
     for hook in DRAIN_HOOKS:
         while iptables('-D', hook, '-j', DRAIN_CHAIN, check=False).returncode == 0:
             pass
     if iptables('-n', '-L', DRAIN_CHAIN, check=False).returncode == 0:
         iptables('-F', DRAIN_CHAIN)
         iptables('-X', DRAIN_CHAIN)
+    if os.path.exists(mark):
+        os.unlink(mark)
 
 
 def refused(port):
@@ -534,7 +545,7 @@ def refused(port):
     return None
 
 
-def drain(settings, sleep=time.sleep, clock=time.monotonic):
+def drain(settings, sleep=time.sleep, clock=time.monotonic, mark=DRAIN_MARK):
     """Refuse new connections from other hosts, wait drain_seconds, return (the app may stop now)."""
     port, seconds = settings['drain_port'], settings['drain_seconds']
     started = clock()
@@ -547,6 +558,9 @@ def drain(settings, sleep=time.sleep, clock=time.monotonic):
     for hook in DRAIN_HOOKS:
         if iptables('-C', hook, '-j', DRAIN_CHAIN, check=False).returncode != 0:
             iptables('-I', hook, '1', '-j', DRAIN_CHAIN)
+    os.makedirs(os.path.dirname(mark), exist_ok=True)
+    with open(mark, 'w', encoding='utf-8') as handle:
+        handle.write('%d\n' % time.time())
     log('draining: new TCP connections to port %d from other hosts are refused (chain %s); the app stops in %g s'
         % (port, DRAIN_CHAIN, seconds), 'notice')
     sleep(max(0.0, seconds - (clock() - started)))
@@ -555,12 +569,12 @@ def drain(settings, sleep=time.sleep, clock=time.monotonic):
         % (clock() - started, '?' if count is None else count), 'notice')
 
 
-def run_drain(settings, undo):
+def run_drain(settings, undo, mark=DRAIN_MARK):
     try:
         if undo:
-            undrain()
+            undrain(mark=mark)
         else:
-            drain(settings)
+            drain(settings, mark=mark)
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         # A drain that cannot refuse connections has nothing to wait for: say so, let the shutdown go on.
         log('%s failed: %s' % ('undrain' if undo else 'drain', exc), 'err')
