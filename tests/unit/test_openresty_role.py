@@ -11,7 +11,7 @@ from support import render_role
 
 PEERS = ['shs-1.ru-central1.internal', 'shs-2.ru-central1.internal']
 LUA_DIR = pathlib.Path(__file__).resolve().parents[2] / 'roles' / 'openresty' / 'files' / 'lua' / 'filmopoisk'
-LUA_MODULES = ('settings', 'dns', 'probe', 'healthcheck', 'balancer', 'status', 'metrics')
+LUA_MODULES = ('settings', 'dns', 'probe', 'healthcheck', 'balancer', 'status', 'metrics', 'prefetch')
 
 
 def good(tmp_path, **extra):
@@ -69,15 +69,21 @@ def test_nginx_conf_contents(tmp_path):
     for line in ('name = "shs",', 'shm = "filmopoisk_health",', 'passive_fall = 3,', 'resolvers = {  },',
                  'resolv_conf = "/etc/resolv.conf",'):
         assert line in init, line
-    assert 'balance("shs")' in conf and 'page("shs")' in conf and 'metrics").page("filmopoisk_metrics")' in conf
+    assert 'balance("shs", "filmopoisk_rps", 99)' in conf and 'page("shs")' in conf and 'metrics").page("filmopoisk_metrics")' in conf
     assert 'balancer_by_lua_block' in conf
-    assert 'proxy_next_upstream error timeout http_502 http_503 http_504;' in conf
+    assert 'proxy_next_upstream error timeout http_502 http_503 http_504 http_429;' in conf
     assert 'non_idempotent' not in conf.replace('(no "non_idempotent")', '')
-    # TTL 30: nginx's whole-second clock serves an entry up to 1 s past its validity, hence 29 s.
-    assert 'proxy_cache_valid 200 29s;' in conf and 'inactive=30s' in conf
-    assert 'proxy_cache_lock on;' in conf and 'proxy_cache_use_stale' not in conf
+    # TTL 30: fresh 16 s (+1, nginx's whole-second clock), then stale for 12 s (the longest refresh: 2 peers x
+    # (1 + 5) s) while it is refreshed; 16 + 12 = TTL - 2.
+    assert 'proxy_cache_valid 200 16s;' in conf and 'inactive=30s' in conf
+    assert '200 "max-age=16, stale-while-revalidate=12";' in conf
+    assert 'proxy_cache_lock on;' in conf and 'proxy_cache_background_update on;' in conf
+    # nginx's use_stale "updating" would serve a stale entry for as long as the peers fail
+    assert 'proxy_cache_use_stale' not in conf
     assert 'add_header X-Cache-Status $upstream_cache_status always;' in conf
-    assert conf.count('proxy_cache long_dummy;') == 1
+    # the client's location and the refresh server's (filmopoisk.prefetch)
+    assert conf.count('proxy_cache long_dummy;') == 2 and conf.count('location = /long_dummy {') == 2
+    assert 'access_log /dev/stdout filmopoisk buffer=64k flush=1s;' in conf
     assert 'ssl_protocols TLSv1.2 TLSv1.3;' in conf and 'listen 443 ssl http2;' in conf and 'listen 80;' in conf
     assert 'quic' not in conf and 'return 308' not in conf
     for path in ('/nginx-status', '/hck_status', '/metrics'):
@@ -174,3 +180,68 @@ def test_the_checker_limits_are_written_once_in_the_role(tmp_path):
     result, _ = render_role(tmp_path / 'bad', 'openresty', 'openresty_payload',
                             good(tmp_path, openresty_healthcheck_fall=top + 1), check=False)
     assert result.returncode != 0 and 'openresty_healthcheck_fall must be 1-%d' % top in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize('bad,message', [
+    ({'openresty_retry_post_paths': ['operation']}, 'openresty_retry_post_paths must be exact paths'),
+    ({'openresty_retry_post_paths': ['/oper ation']}, 'openresty_retry_post_paths must be exact paths'),
+    ({'openresty_retry_post_paths': ['/api/session/.*']}, 'openresty_retry_post_paths must be exact paths'),
+    ({'openresty_retry_post_paths': ['~ ^/operation']}, 'openresty_retry_post_paths must be exact paths'),
+    ({'openresty_retry_post_paths': ['/operation', '/operation']}, 'openresty_retry_post_paths has duplicates'),
+    ({'openresty_retry_post_paths': ['/nginx-status']}, "openresty_retry_post_paths must not hold the LB's own paths"),
+    ({'openresty_retry_post_paths': ['/long_dummy']}, "openresty_retry_post_paths must not hold the LB's own paths"),
+    ({'openresty_retry_post_paths': '/operation'}, 'openresty_retry_post_paths'),
+    ({'openresty_peer_rps_limit': -1}, 'openresty_peer_rps_limit must be 0 (no limit)'),
+    ({'openresty_peer_rps_limit': 'lots'}, 'openresty_peer_rps_limit'),
+])
+def test_bad_zero_downtime_vars_fail_naming_the_variable(tmp_path, bad, message):
+    result, value = render_role(tmp_path, 'openresty', 'openresty_payload', dict(good(tmp_path), **bad), check=False)
+    assert result.returncode != 0 and value is None
+    assert message in result.stdout + result.stderr
+
+
+def test_retry_post_paths_get_a_location_that_resends_posts(tmp_path):
+    _, payload = render_role(tmp_path, 'openresty', 'openresty_payload', good(
+        tmp_path, openresty_retry_post_paths=['/operation', '/api/v2/op_1.x~y']))
+    conf = files(payload)['/etc/filmopoisk/openresty/nginx.conf']['content']
+    for path in ('/operation', '/api/v2/op_1.x~y'):
+        block = conf.split('location = %s {' % path, 1)[1].split('\n        }\n', 1)[0]
+        assert 'proxy_next_upstream error timeout http_502 http_503 http_504 http_429 non_idempotent;' in block
+        assert 'proxy_pass http://shs;' in block and 'admit("shs", "filmopoisk_rps", 99)' in block
+    assert conf.count('non_idempotent;') == 2  # only there
+
+
+@pytest.mark.parametrize('extra,budget', [({}, 99), ({'openresty_peer_rps_limit': 20}, 19),
+                                          ({'openresty_peer_rps_limit': 20, 'openresty_healthcheck_interval': 300,
+                                            'openresty_healthcheck_timeout': 200}, 16),
+                                          ({'openresty_peer_rps_limit': 0}, 0)])
+def test_the_peer_budget_leaves_room_for_the_probes(tmp_path, extra, budget):
+    """The peer counts the LB's health probes in its limit too: the LB's budget is the limit less the probes a
+    second (0: no budget, no access check answers 429)."""
+    _, payload = render_role(tmp_path, 'openresty', 'openresty_payload', good(tmp_path, **extra))
+    conf = files(payload)['/etc/filmopoisk/openresty/nginx.conf']['content']
+    assert 'balance("shs", "filmopoisk_rps", %d)' % budget in conf
+    assert conf.count('admit("shs", "filmopoisk_rps", %d)' % budget) == 2  # location / and the cache's fill server
+    assert 'lua_shared_dict filmopoisk_rps 1m;' in conf
+
+
+@pytest.mark.parametrize('extra,valid,stale,longest', [
+    ({}, 46, 12, 12),                                       # 2 peers x (1 + 5) s
+    ({'openresty_cache_ttl': 10, 'openresty_proxy_read_timeout': 2, 'openresty_proxy_next_upstream_timeout': 3},
+     2, 6, 6),                                              # min(2 x 3, 3 + 3)
+    ({'openresty_cache_ttl': 6}, 1, 3, 12),                 # short TTL: the stale window is what is left
+    ({'openresty_cache_ttl': 2}, 1, 0, 12),                 # the shortest: no stale serving
+    ({'openresty_upstream_peers': PEERS + ['shs-3.ru-central1.internal'], 'openresty_proxy_next_upstream_timeout': 0},
+     40, 18, 18),                                           # 3 peers, unbounded retries
+])
+def test_cache_timings_keep_every_response_within_the_ttl(tmp_path, extra, valid, stale, longest):
+    """valid + stale = TTL - 2 (nginx's whole-second clock, transit), the stale window covers the longest refresh
+    when the TTL allows; the graceful stop waits for the longest request (worker_shutdown_timeout, then the
+    compose service's stop_grace_period)."""
+    _, payload = render_role(tmp_path, 'openresty', 'openresty_payload', good(tmp_path, **extra))
+    conf = files(payload)['/etc/filmopoisk/openresty/nginx.conf']['content']
+    assert 'proxy_cache_valid 200 %ds;' % valid in conf
+    assert '200 "max-age=%d, stale-while-revalidate=%d";' % (valid, stale) in conf
+    assert 'worker_shutdown_timeout %ds;' % (longest + 1) in conf
+    service = payload['compose']['services']['openresty']
+    assert service['stop_signal'] == 'SIGQUIT' and service['stop_grace_period'] == '%ds' % (longest + 6)

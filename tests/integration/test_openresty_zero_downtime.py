@@ -1,0 +1,346 @@
+"""Zero-downtime behaviour of the rendered openresty role (issue 13) in the `lb` image, in front of SHS reference-app
+containers with their quirks: the cache served stale while one request refreshes it (never older than the TTL), 429s
+absorbed (retried on another peer for GET, for POST only on openresty_retry_post_paths), the per-peer request budget
+(openresty_peer_rps_limit; all peers full: a fast 429 with Retry-After), the health check's 200, a graceful stop.
+
+Each test starts its own LB (and peers) from test_openresty_lb.py's harness on a network this module creates.
+Traffic goes to 127.0.0.1 (published ports) and inside that network only.
+"""
+
+import ast
+import datetime
+import hashlib
+import json
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from support import TEST_LABEL, docker, render_role, wait_for
+from test_openresty_lb import APP_PORT, compose_to_docker_args, published, write_files
+
+EMAIL = 'zd@filmopoisk.test'
+LOG_DIR = '/opt/bongo/logs/' + hashlib.sha1(EMAIL.encode()).hexdigest()[:10]
+IMAGES = {}
+
+
+@pytest.fixture(scope='module')
+def network(image):
+    IMAGES.update(shs=image('shs'), lb=image('lb'), node=image('coi-node'))
+    name = 'fp-test-zdnet-' + uuid.uuid4().hex[:8]
+    docker('network', 'create', '--label', TEST_LABEL, name)
+    try:
+        yield name
+    finally:
+        ids = docker('ps', '-aq', '--filter', 'label=fp-zd-net=' + name, check=False).stdout.split()
+        if ids:
+            docker('rm', '-f', '-v', *ids, check=False)
+        docker('network', 'rm', name, check=False)
+
+
+class Peer:
+    def __init__(self, network, env=None):
+        self.host = 'shs-%s.zd.test' % uuid.uuid4().hex[:6]
+        self.name = 'fp-test-zd-' + self.host.split('.')[0]
+        boot = ('mkdir -p %s && printf "student_email: %s\\n" > /tmp/config.yaml && exec /app/bingo run_server'
+                % (LOG_DIR, EMAIL))
+        args = ['-e', 'SHS_CONFIG=/tmp/config.yaml', '-e', 'SHS_HTTP_PORT=%d' % APP_PORT]
+        for key, value in (env or {}).items():
+            args += ['-e', '%s=%s' % (key, value)]
+        docker('run', '-d', '--label', TEST_LABEL, '--label', 'fp-zd-net=' + network, '--name', self.name,
+               '--network', network, '--network-alias', self.host, '--init', *args, IMAGES['shs'], 'sh', '-c', boot)
+
+    def requests(self):
+        """(time, method, path, status) of every request the peer logged, oldest first."""
+        out = docker('exec', self.name, 'cat', LOG_DIR + '/main.log', check=False).stdout
+        records = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return sorted((datetime.datetime.fromisoformat(r['timestamp']).timestamp(), r['method'], r['url_path'],
+                       r['status']) for r in records if r.get('msg') == 'request completed')
+
+
+class LB:
+    def __init__(self, network, tmp_path, peers, **role_vars):
+        gateway = json.loads(docker('network', 'inspect', network).stdout)[0]['IPAM']['Config'][0]
+        self.subnet = gateway['Subnet']
+        tmp = tmp_path / uuid.uuid4().hex[:6]
+        tmp.mkdir()
+        self.role_vars = {
+            'openresty_upstream_peers': [p.host for p in peers],
+            'openresty_upstream_port': APP_PORT,
+            'openresty_status_allow': ['127.0.0.1/32', gateway['Gateway'] + '/32'],
+            'openresty_tls_selfsigned_dir': str(tmp / 'tls'),
+            'openresty_worker_processes': '2',
+        }
+        self.role_vars.update(role_vars)
+        _, self.payload = render_role(tmp, 'openresty', 'openresty_payload', self.role_vars)
+        root = str(tmp / 'root')
+        write_files(self.payload, root)
+        self.conf = next(f['content'] for f in self.payload['files'] if f['path'].endswith('/nginx.conf'))
+        self.service = self.payload['compose']['services']['openresty']
+        self.name = 'fp-test-zd-lb-' + uuid.uuid4().hex[:6]
+        self.alias = self.name + '.zd.test'
+        docker('run', '-d', '--label', TEST_LABEL, '--label', 'fp-zd-net=' + network, '--name', self.name,
+               '--network', network, '--network-alias', self.alias, *compose_to_docker_args(self.service, root),
+               IMAGES['lb'])
+        self.http = 'http://127.0.0.1:%d' % published(self.name, 80)
+        wait_for(lambda: all(p['up'] and p['address'] for p in self.health()['peers']), timeout=60,
+                 what='the peers resolved and up')
+
+    def health(self):
+        return requests.get(self.http + '/hck_status', timeout=2).json()
+
+    def logged(self, *needles):
+        """Whether one access-log line has all the needles (the log is written every second: waits up to 5 s)."""
+        def found():
+            lines = docker('logs', self.name, check=False).stdout.splitlines()
+            return any(all(needle in line for needle in needles) for line in lines)
+        try:
+            return wait_for(found, timeout=5, interval=0.5, what='an access log line with %s' % (needles,))
+        except AssertionError:
+            return False
+
+
+def paced(calls, rate, seconds, workers=32):
+    """Run calls[i % len(calls)]() at `rate` per second for `seconds`; [(sent at, name, status, latency, headers)]."""
+    results, lock, local = [], threading.Lock(), threading.local()
+
+    def one(call):
+        session = getattr(local, 'session', None) or requests.Session()
+        local.session = session
+        at, started = time.time(), time.monotonic()
+        try:
+            response = call[1](session)
+            outcome = (response.status_code, dict(response.headers))
+        except requests.RequestException as exc:
+            outcome = (repr(exc), {})
+        with lock:
+            results.append((at, call[0], outcome[0], time.monotonic() - started, outcome[1]))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        t0, total = time.monotonic(), int(rate * seconds)
+        for i in range(total):
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, calls[i % len(calls)])
+    return sorted(results, key=lambda r: r[0])
+
+
+def get(url):
+    return ('GET', lambda s: s.get(url, timeout=15))
+
+
+def post_operation(url):
+    return ('POST', lambda s: s.post(url + '/operation', json={'operation': 7}, timeout=15))
+
+
+def busiest_second(times):
+    """The most requests in any one-second window (wherever it starts) of these times."""
+    best, first = 0, 0
+    for last, t in enumerate(times):
+        while t - times[first] >= 1.0:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+# TTL 10 s, read timeout 2 s, next-upstream timeout 3 s: a refresh takes at most 6 s (2 peers x (1 + 2) s, or 3 s +
+# one try), so an entry is fresh 2 s (+1, the whole-second clock) and then served stale for 6 s (2 + 6 = TTL - 2).
+CACHE = {'openresty_cache_ttl': 10, 'openresty_proxy_read_timeout': 2, 'openresty_proxy_next_upstream_timeout': 3}
+
+
+def test_cache_is_served_while_it_refreshes_and_never_older_than_the_ttl(network, tmp_path):
+    """Across several expiries no request waits on the cache (the app takes 1 s; only the very first fill does), not
+    even the next one on the connection whose request found the entry old (one client, one kept-alive connection),
+    no body is older than the TTL; then with every peer gone, the entry is served stale for the window only
+    (past it the client gets an error, not a body older than the TTL)."""
+    peers = [Peer(network), Peer(network)]
+    lb = LB(network, tmp_path, peers, **CACHE)
+    assert 'max-age=2, stale-while-revalidate=6' in lb.conf
+    ttl = CACHE['openresty_cache_ttl']
+    url = lb.http + '/long_dummy?zd=%s' % uuid.uuid4().hex[:6]
+    first = requests.get(url, timeout=10)
+    assert first.status_code == 200 and first.headers['X-Cache-Status'] == 'MISS'
+
+    samples = []
+    deadline = time.monotonic() + 3 * ttl
+    session = requests.Session()
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        response = session.get(url, timeout=10)
+        took = time.monotonic() - started
+        samples.append((took, response.headers['X-Cache-Status'], time.time() - response.json()['generated_at_unix'],
+                        response.json()['generated_at']))
+        time.sleep(0.05)
+    slow = [s for s in samples if s[0] > 0.05]
+    statuses = {s[1] for s in samples}
+    print('\n%d requests over %d s: slowest %.1f ms, max age %.2f s (TTL %d s), statuses %s, %d bodies'
+          % (len(samples), 3 * ttl, max(s[0] for s in samples) * 1000, max(s[2] for s in samples), ttl,
+             sorted(statuses), len({s[3] for s in samples})))
+    assert not slow, slow[:5]
+    assert max(s[2] for s in samples) <= ttl
+    # refreshed before every expiry by filmopoisk.prefetch (nginx's background update is only its fallback)
+    assert 'HIT' in statuses and statuses <= {'HIT', 'STALE', 'UPDATING'}
+    assert len({s[3] for s in samples}) >= 3
+
+    # Every peer gone: stale bodies for the window at most, none older than the TTL, then errors.
+    for peer in peers:
+        docker('kill', peer.name)
+    outcomes, deadline = [], time.monotonic() + ttl + 4
+    while time.monotonic() < deadline:
+        response = session.get(url, timeout=15)
+        age = time.time() - response.json()['generated_at_unix'] if response.status_code == 200 else None
+        outcomes.append((response.status_code, age))
+        time.sleep(0.1)
+    ages = [age for status, age in outcomes if status == 200]
+    print('peers gone: %d stale answers, max age %.2f s, then %s' % (len(ages), max(ages or [0]),
+                                                                     sorted({s for s, _ in outcomes} - {200})))
+    assert max(ages or [0]) <= ttl
+    assert outcomes[-1][0] in (502, 504)  # no body older than the TTL is served
+
+
+def test_429_is_retried_on_the_other_peer_for_get_and_for_post_only_when_allow_listed(network, tmp_path):
+    """Peer A answers 429 above 5 requests per second (the reference service's limiter), B has no limit, and the LB
+    has no budget of its own (openresty_peer_rps_limit 0), so A gets more than it takes: every GET still succeeds
+    (its 429 is passed to B), a POST /operation that got a 429 gets it (nginx does not resend a POST), unless
+    /operation is in openresty_retry_post_paths. A's 429s do not eject it (it is busy, not sick)."""
+    limited, free = Peer(network, {'SHS_QUIRK_RPS_LIMIT': 5}), Peer(network)
+    plain = LB(network, tmp_path, [limited, free], openresty_peer_rps_limit=0)
+    allowing = LB(network, tmp_path, [limited, free], openresty_peer_rps_limit=0,
+                  openresty_retry_post_paths=['/operation'])
+    assert 'location = /operation {' in allowing.conf and 'location = /operation {' not in plain.conf
+
+    def statuses(lb):
+        # three calls a cycle over two peers (round robin): GETs and POSTs reach both
+        results = paced([get(lb.http + '/ping'), get(lb.http + '/ping'), post_operation(lb.http)], rate=30, seconds=4)
+        by = {method: [r[2] for r in results if r[1] == method] for method in ('GET', 'POST')}
+        print('\n%s: GET %s, POST %s' % ('allow-listed' if lb is allowing else 'plain',
+                                         {s: by['GET'].count(s) for s in set(by['GET'])},
+                                         {s: by['POST'].count(s) for s in set(by['POST'])}))
+        return by
+
+    by = statuses(plain)
+    assert set(by['GET']) == {200}
+    assert 429 in by['POST'] and set(by['POST']) <= {200, 429}
+    assert plain.logged('"GET /ping HTTP/1.1" 200', 'ustatus=429, 200')  # A's 429, then B
+    assert all(p['up'] for p in plain.health()['peers'])
+    assert next(p for p in plain.health()['peers'] if p['host'] == limited.host)['passive_ejections'] == 0
+
+    by = statuses(allowing)
+    assert set(by['GET']) == {200} and set(by['POST']) == {200}
+    assert allowing.logged('"POST /operation HTTP/1.1" 200', 'ustatus=429, 200')
+
+
+def test_the_per_peer_budget_spreads_load_and_answers_429_at_once_when_all_are_full(network, tmp_path):
+    """openresty_peer_rps_limit 15 and peers that answer 429 above 15 per second of their own clock: at 24 RPS over
+    two peers none is pushed past its limit (no 429 from a peer, at most 15 requests in any second); with one peer
+    down the other gets at most its limit and the rest gets 429 + Retry-After at once (never a hang, never the
+    peer's own 429); a GET's 429 from a peer is never the client's while the other one has room."""
+    limit = 15
+    peers = [Peer(network, {'SHS_QUIRK_RPS_LIMIT': limit}), Peer(network, {'SHS_QUIRK_RPS_LIMIT': limit})]
+    lb = LB(network, tmp_path, peers, openresty_peer_rps_limit=limit)
+    both = paced([get(lb.http + '/ping')], rate=24, seconds=6)
+    assert {r[2] for r in both} == {200}, {r[2] for r in both}
+
+    docker('kill', peers[1].name)
+    wait_for(lambda: not next(p for p in lb.health()['peers'] if p['host'] == peers[1].host)['up'], timeout=20,
+             interval=0.1, what='the killed peer marked down')
+    began = time.time()
+    one = paced([get(lb.http + '/ping')], rate=24, seconds=6)
+    ok = [r for r in one if r[2] == 200]
+    busy = [r for r in one if r[2] == 429]
+    print('\nboth peers: %d requests, all 200; one peer: %d ok, %d fast 429 (median %.1f ms, slowest %.1f ms), other %s'
+          % (len(both), len(ok), len(busy), sorted(r[3] for r in busy)[len(busy) // 2] * 1000 if busy else 0,
+             max([r[3] for r in busy] or [0]) * 1000,
+             [r[2] for r in one if r[2] not in (200, 429)][:5]))
+    assert len(ok) + len(busy) == len(one)
+    assert busy and all(r[4].get('Retry-After') == '1' for r in busy)
+    # at once: no wait on a peer (a loaded test machine adds its own milliseconds to the slowest)
+    assert sorted(r[3] for r in busy)[len(busy) // 2] < 0.05 and max(r[3] for r in busy) < 0.5
+    assert len(ok) >= 0.8 * (limit - 1) * 6  # the peer's room was used
+
+    for peer, since in ((peers[0], 0), (peers[0], began)):
+        seen = [r for r in peer.requests() if r[0] >= since]
+        assert not [r for r in seen if r[3] == 429], 'a peer was pushed past its limit'
+        print('%s: busiest second %d requests (limit %d)' % (peer.host, busiest_second([r[0] for r in seen]), limit))
+        assert busiest_second([r[0] for r in seen]) <= limit
+
+
+def test_nginx_status_answers_200_to_a_health_check_from_an_allowed_subnet(network, tmp_path):
+    """The NLB's HTTP check (HTTP/1.0, no Host, plain HTTP on port 80, from an allowed address that is not loopback,
+    here the LB's own subnet as on localcloud) gets exactly 200 with the small stub_status body, also with
+    openresty_https_redirect on; the page stays closed (403) to everyone else."""
+    peers = [Peer(network)]
+    lb = LB(network, tmp_path, peers, openresty_https_redirect=True)
+    open_lb = LB(network, tmp_path, peers, openresty_https_redirect=True,
+                 openresty_status_allow=['127.0.0.1/32', '198.18.235.0/24', '198.18.248.0/24',
+                                         lb.subnet])
+    check = ('import socket\ns = socket.create_connection(("%s", 80), timeout=5)\n'
+             's.sendall(b"GET /nginx-status HTTP/1.0\\r\\n\\r\\n")\ndata = b""\n'
+             'while True:\n    chunk = s.recv(4096)\n    if not chunk: break\n    data += chunk\n'
+             'print(repr(data))')
+    for target, expected in ((open_lb, '200 OK'), (lb, '403 Forbidden')):
+        answer = ast.literal_eval(docker('exec', peers[0].name, 'python3', '-c', check % target.alias).stdout).decode()
+        status_line, _, body = answer.partition('\r\n\r\n')
+        assert status_line.startswith('HTTP/1.1 ' + expected), answer
+        if expected == '200 OK':
+            assert body.startswith('Active connections:') and len(body) < 200, body
+
+
+def test_a_stopped_lb_finishes_the_requests_in_flight(network, tmp_path):
+    """docker stop (the compose service's stop_signal SIGQUIT and stop_grace_period) while requests are in flight:
+    an uncached /long_dummy (1 s at the app) and one whose first peer does not answer (the read timeout, then the
+    other peer: longer than the old 5 s worker_shutdown_timeout) complete with 200; an idle kept-alive connection is
+    closed at once; the LB exits 0 when the last request is done."""
+    peers = [Peer(network), Peer(network)]
+    lb = LB(network, tmp_path, peers, openresty_proxy_read_timeout=6, openresty_proxy_next_upstream_timeout=10)
+    assert lb.service['stop_signal'] == 'SIGQUIT' and lb.service['stop_grace_period'] == '20s'
+    # Kept-alive connections from the LB to both peers, then every packet to the second one dropped: the next
+    # request the LB sends it waits for the read timeout and is then retried on the first.
+    for _ in range(6):
+        assert requests.get(lb.http + '/ping', timeout=5).status_code == 200
+    _drop(peers[1].name)
+    results = {}
+
+    def fetch(key, path):
+        started = time.monotonic()
+        try:
+            response = requests.get(lb.http + path, timeout=30)
+            results[key] = (response.status_code, time.monotonic() - started)
+        except requests.RequestException as exc:
+            results[key] = (repr(exc), time.monotonic() - started)
+
+    # Six uncached requests: each worker alternates between the peers, so one of them goes to the silent one.
+    threads = [threading.Thread(target=fetch, args=('long_dummy_%d' % i, '/long_dummy?zd=%s' % uuid.uuid4().hex))
+               for i in range(6)]
+    # An idle kept-alive client connection.
+    idle = socket.create_connection(('127.0.0.1', int(lb.http.rsplit(':', 1)[1])), timeout=5)
+    idle.sendall(b'GET /ping HTTP/1.1\r\nHost: lb\r\n\r\n')
+    assert idle.recv(4096).startswith(b'HTTP/1.1 200')
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    stopped = time.monotonic()
+    stopper = threading.Thread(target=docker, args=('stop', lb.name), kwargs={'timeout': 60})
+    stopper.start()
+    assert idle.recv(4096) == b''  # closed by the LB at once, while requests are still in flight
+    idle_closed = time.monotonic() - stopped
+    stopper.join()
+    stop_took = time.monotonic() - stopped
+    for thread in threads:
+        thread.join()
+    print('\nstop took %.1f s, idle connection closed after %.2f s; in flight: %s'
+          % (stop_took, idle_closed, {k: (v[0], round(v[1], 2)) for k, v in results.items()}))
+    assert {status for status, _ in results.values()} == {200}, results
+    assert max(took for _, took in results.values()) > 5  # one did wait on the silent peer
+    assert idle_closed < 2
+    assert docker('inspect', '-f', '{{.State.ExitCode}}', lb.name).stdout.strip() == '0'
+
+
+def _drop(container):
+    docker('run', '--rm', '--label', TEST_LABEL, '--network', 'container:' + container, '--cap-add', 'NET_ADMIN',
+           '--entrypoint', 'sh', IMAGES['node'], '-c', 'iptables -I INPUT -j DROP && iptables -I OUTPUT -j DROP')
