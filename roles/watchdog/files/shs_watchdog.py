@@ -508,7 +508,7 @@ DRAIN_HOOKS = ('INPUT', 'FORWARD')
 def iptables(*args, check=True):
     """Run `iptables -w ARGS`; returns the CompletedProcess, raises OSError/RuntimeError when check fails."""
     result = subprocess.run(['iptables', '-w'] + [str(a) for a in args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, timeout=30)
+                            stderr=subprocess.PIPE, text=True, timeout=30, check=False)
     if check and result.returncode != 0:
         raise RuntimeError('iptables %s: %s' % (' '.join(map(str, args)), result.stderr.strip() or result.returncode))
     return result
