@@ -303,6 +303,10 @@ def test_a_stopped_lb_finishes_the_requests_in_flight(network, tmp_path):
     # request the LB sends it waits for the read timeout and is then retried on the first.
     for _ in range(6):
         assert requests.get(lb.http + '/ping', timeout=5).status_code == 200
+    # An idle kept-alive client connection (its request served before the peer went silent).
+    idle = socket.create_connection(('127.0.0.1', int(lb.http.rsplit(':', 1)[1])), timeout=5)
+    idle.sendall(b'GET /ping HTTP/1.1\r\nHost: lb\r\n\r\n')
+    assert idle.recv(4096).startswith(b'HTTP/1.1 200')
     _drop(peers[1].name)
     results = {}
 
@@ -317,10 +321,6 @@ def test_a_stopped_lb_finishes_the_requests_in_flight(network, tmp_path):
     # Six uncached requests: each worker alternates between the peers, so one of them goes to the silent one.
     threads = [threading.Thread(target=fetch, args=('long_dummy_%d' % i, '/long_dummy?zd=%s' % uuid.uuid4().hex))
                for i in range(6)]
-    # An idle kept-alive client connection.
-    idle = socket.create_connection(('127.0.0.1', int(lb.http.rsplit(':', 1)[1])), timeout=5)
-    idle.sendall(b'GET /ping HTTP/1.1\r\nHost: lb\r\n\r\n')
-    assert idle.recv(4096).startswith(b'HTTP/1.1 200')
     for thread in threads:
         thread.start()
     time.sleep(0.5)
