@@ -270,6 +270,30 @@ def test_the_per_peer_budget_spreads_load_and_answers_429_at_once_when_all_are_f
         assert busiest_second([r[0] for r in seen]) <= limit
 
 
+def test_a_peer_whose_ping_is_sick_is_the_room_of_last_resort(network, tmp_path):
+    """bingo's /ping has sick spells (500 "I feel bad") while the rest of it serves: the active check counts that
+    peer down, yet when the peer that is up is at its limit, the requests go to the sick one rather than getting
+    a 429 (no 429 while a peer has room)."""
+    limit = 15
+    healthy = Peer(network, {'SHS_QUIRK_RPS_LIMIT': limit})
+    sick = Peer(network, {'SHS_QUIRK_RPS_LIMIT': limit, 'SHS_QUIRK_SICK_PING': 1, 'SHS_QUIRK_SICK_HEALTHY': '0.1',
+                          'SHS_QUIRK_SICK_DURATION': '3600'})
+    lb = LB(network, tmp_path, [healthy, sick], openresty_peer_rps_limit=limit)
+    down = wait_for(lambda: (lambda p: not p['up'] and p)(next(p for p in lb.health()['peers'] if p['host'] == sick.host)),
+                    timeout=20, interval=0.2, what='the sick peer marked down')
+    assert down['last_result'] == 'status 500'
+    began = time.time()
+    results = paced([get(lb.http + '/')], rate=24, seconds=6)  # not /ping: that is what is sick
+    outcomes = sorted({r[2] for r in results})
+    served = [r for r in sick.requests() if r[0] >= began and r[2] == '/' and r[3] == 200]
+    print('\n24 RPS, one peer up (limit %d), one with a sick /ping: %s, %d served by the sick one'
+          % (limit, {s: [r[2] for r in results].count(s) for s in outcomes}, len(served)))
+    assert outcomes == [200]
+    assert served
+    for peer in (healthy, sick):
+        assert not [r for r in peer.requests() if r[0] >= began and r[3] == 429]
+
+
 def test_nginx_status_answers_200_to_a_health_check_from_an_allowed_subnet(network, tmp_path):
     """The NLB's HTTP check (HTTP/1.0, no Host, plain HTTP on port 80, from an allowed address that is not loopback,
     here the LB's own subnet as on localcloud) gets exactly 200 with the small stub_status body, also with

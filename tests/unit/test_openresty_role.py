@@ -243,5 +243,8 @@ def test_cache_timings_keep_every_response_within_the_ttl(tmp_path, extra, valid
     assert 'proxy_cache_valid 200 %ds;' % valid in conf
     assert '200 "max-age=%d, stale-while-revalidate=%d";' % (valid, stale) in conf
     assert 'worker_shutdown_timeout %ds;' % (longest + 1) in conf
+    # refreshed from a timer 3 s before it expires (at once for a shorter validity), one refresh per entry at a time
+    assert ('require("filmopoisk.prefetch").log("filmopoisk_prefetch", "unix:/run/filmopoisk-cache-refresh.sock", %d, %d)'
+            % (max(valid - 3, 0), longest + 2)) in conf
     service = payload['compose']['services']['openresty']
     assert service['stop_signal'] == 'SIGQUIT' and service['stop_grace_period'] == '%ds' % (longest + 6)

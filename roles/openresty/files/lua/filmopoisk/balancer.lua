@@ -54,8 +54,10 @@ local function take(d, name, peer, budget)
     return true
 end
 
--- This request's peers in round-robin order (kept in ngx.ctx for its retries).
-local function order_of(name, checker)
+-- This request's peers in round-robin order (kept in ngx.ctx for its retries). With a budget, the peers the
+-- active check counts down although they answer it (an HTTP status, not a connect error: bingo's /ping has sick
+-- spells while the rest of it serves) come last: the room of last resort when every peer that is up is full.
+local function order_of(name, checker, spill)
     local up, known = checker:targets()
     local targets = #up > 0 and up or known
     if #targets == 0 then
@@ -66,6 +68,17 @@ local function order_of(name, checker)
     local order = {}
     for i = 0, #targets - 1 do
         order[#order + 1] = targets[(rr + i) % #targets + 1]
+    end
+    if spill and #up > 0 and #up < #known then
+        local is_up = {}
+        for _, target in ipairs(up) do
+            is_up[target.peer] = true
+        end
+        for _, target in ipairs(known) do
+            if not is_up[target.peer] and target.answers then
+                order[#order + 1] = target
+            end
+        end
     end
     return order
 end
@@ -94,7 +107,7 @@ function M.admit(name, shm, budget)
         return
     end
     local checker = healthcheck.get(name)
-    local order = checker and order_of(name, checker)
+    local order = checker and order_of(name, checker, true)
     if not order then
         return  -- the balancer reports it
     end
@@ -123,7 +136,7 @@ function M.balance(name, shm, budget)
     if not ctx.fp_try then
         -- The first try: the peer admit() chose, or one chosen here (a location without admit()).
         if not ctx.fp_order then
-            ctx.fp_order = order_of(name, checker)
+            ctx.fp_order = order_of(name, checker, budget > 0)
             if not ctx.fp_order then
                 return fail(name, ": no peer has an address yet")
             end

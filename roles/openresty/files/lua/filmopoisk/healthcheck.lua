@@ -264,6 +264,10 @@ function Checker:targets()
             known[#known + 1] = target
             if not d:get(self:key(peer, "down")) then
                 up[#up + 1] = target
+            else
+                -- down, but its last probe got an HTTP answer: the app runs (only its check fails)
+                local result = d:get(self:key(peer, "last_result"))
+                target.answers = result and result:sub(1, 7) == "status " or false
             end
         end
     end
