@@ -27,14 +27,13 @@ RUN = os.path.join(ROOT, '.run', 'ee')
 STATE = os.path.join(RUN, 'localcloud')
 SECRETS = os.path.join(RUN, 'secrets')
 PREFIX = 'shsee'
-EXTRA_VARS = dict(shs_prefix=PREFIX, shs_public_url='https://127.0.0.1:18443', shs_subnet_cidr='10.133.0.0/24',
-                  shs_db_scale='small')
+EXTRA_VARS = dict(shs_prefix=PREFIX, shs_nlb_https_port=18443, shs_nlb_http_port=18080,
+                  shs_public_url='https://127.0.0.1:18443', shs_subnet_cidr='10.133.0.0/24', shs_db_scale='small')
 
 
 def localcloud():
     done = subprocess.run([sys.executable, '-m', 'localcloud', 'serve', '--daemon', '--state-dir', STATE, '--listen',
-                           '127.0.0.1:19151', '--publish=127.0.0.1:18443=%s-lb:443' % PREFIX,
-                           '--publish=127.0.0.1:18080=%s-lb:80' % PREFIX], text=True, capture_output=True, timeout=60)
+                           '127.0.0.1:19151'], text=True, capture_output=True, timeout=60)
     if done.returncode != 0:
         raise SystemExit('localcloud did not start: ' + done.stdout + done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -416,6 +416,12 @@ class Engine:
             if old is not None:
                 new.retry_after, new.backoff, new.deleted = old.retry_after, old.backoff, old.deleted
             self._groups[spec.id] = new
+            # A changed template makes the running instances outdated at once, not at the loop's next tick: a client
+            # that lists the instances right after the Update must not see the old ones as RUNNING_ACTUAL.
+            for record in self._instances.values():
+                if record['group_id'] == spec.id and record['status'] == S.RUNNING_ACTUAL and \
+                        record['hash'] != new.hash:
+                    self._set(record, S.RUNNING_OUTDATED)
             self._save()
 
     def delete(self, group_id):
@@ -1070,7 +1076,13 @@ class Engine:
                     self.traffic.close(group.spec, dict(record), drain=False)
             except Exception:
                 log.exception('instance %s: removing it from the target group failed', record['name'])
-        self._node(record).remove(keep_disks=False)
+        node = self._node(record)
+        if reason is not None:
+            # A deleted VM is shut down first, so its services stop as on any shutdown (the app VMs' drain): *inferred*
+            # (en/compute/concepts/instance-groups/statuses.md lists STOPPING_INSTANCE, its lifecycle chart is not
+            # text); a failed or vanished one (reason None) is simply removed.
+            node.stop()
+        node.remove(keep_disks=False)
         with self._lock:
             self._instances.pop(record['id'], None)
             self._health.pop(record['id'], None)

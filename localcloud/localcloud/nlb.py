@@ -162,7 +162,10 @@ def _check_options(check):
     port = check.http_options.port if check.HasField('http_options') else check.tcp_options.port
     options = ' check inter %s fall %d rise %d' % (_ms(_seconds(check.interval, 2.0)), check.unhealthy_threshold or 2,
                                                    check.healthy_threshold or 2)
-    return options + (' port %d' % port if port else '')
+    # A target found unhealthy loses its connections at once (reset), not only new ones: YC's docs are silent; this
+    # is what a client of an L4 balancer that hashes flows sees (*inferred*): the flow goes to another target, which
+    # has no state for it and resets it. Without it a connection to a vanished VM would hang until a timeout.
+    return options + (' port %d' % port if port else '') + ' on-marked-down shutdown-sessions'
 
 
 class DataPlane:

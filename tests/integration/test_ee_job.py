@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from instance_group_support import node_resources, remove_nodes
-from support import REPO_ROOT, free_port, wait_for
+from support import REPO_ROOT, free_listener_port, free_port, wait_for
 
 from shs_ee import awx_job  # the installed ee/ project (tools/setup.sh: pip install -e ee)
 
@@ -62,10 +62,10 @@ def ee_image():
 def cloud(tmp_path_factory, ee_image):
     tmp = tmp_path_factory.mktemp('ee-job')
     run_id = uuid.uuid4().hex[:4]
-    prefix, https_port = 'e' + run_id, free_port()
+    prefix, https_port = 'e' + run_id, free_listener_port()
     state_dir = tmp / 'localcloud'
     started = subprocess.run([sys.executable, '-m', 'localcloud', 'serve', '--daemon', '--state-dir', str(state_dir),
-                              '--listen', '127.0.0.1:0', '--publish=127.0.0.1:%d=%s-lb:443' % (https_port, prefix)],
+                              '--listen', '127.0.0.1:0'],
                              text=True, capture_output=True, timeout=60)
     assert started.returncode == 0, started.stderr
     info = json.loads(started.stdout.strip().splitlines()[-1])
@@ -93,6 +93,7 @@ def cloud(tmp_path_factory, ee_image):
         'client_certificate': (pki / 'cert.pem').read_text(), 'client_key': (pki / 'key.pem').read_text()}}
     # the job templates' extra vars and survey answers (playbooks/awx/vars/controller.yml)
     extra_vars = dict(shs_prefix=prefix, shs_public_url='https://127.0.0.1:%d' % https_port,
+                      shs_nlb_https_port=https_port, shs_nlb_http_port=free_listener_port(),
                       shs_subnet_cidr='10.132.%d.0/24' % (int(run_id, 16) % 250), shs_db_scale='small')
     jobs = []
 
