@@ -168,8 +168,9 @@ def error_bars(summary, prefix=''):
 
 
 def operator_figures(gen, watch, at, lost=None, tier='app'):
-    """The per-scenario figures of an operator action at `at` s."""
-    after = [s for s in gen.samples if s.due >= at]
+    """The per-scenario figures of an operator action at `at` s: of the requests that ended after it (those in
+    flight at the action included: a kill fails those first)."""
+    after = [s for s in gen.samples if s.due + s.latency > at]
     figures = dict(
         action_at_s=round(at, 2),
         failed_requests=sum(1 for s in after if stats.is_error(s)),

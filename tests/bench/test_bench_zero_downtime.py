@@ -277,3 +277,16 @@ def test_app_kill_reads_every_lb_nodes_page_and_bars_issue_13(target, tmp_path):
     assert set(bars) == {'failed idempotent requests', 'failed non-idempotent <= in flight at the action',
                          "peer out on every LB node's page", 'replacement healthy (LB sees all peers up)'}
     assert all(b['met'] for b in bars.values()), bars
+
+
+def test_operator_figures_count_the_failures_in_flight_at_the_action_too():
+    class Gen:
+        samples = [sample(9.9, 502, 0.3, 'POST /operation'), sample(9.0, 502, 0.2, 'POST /operation'),
+                   sample(10.5, 200, 0.01), sample(11.0, 0, 0.01, 'GET /db_dummy', error='ClientOSError')]
+
+        def planned(self):
+            return 12.0
+    figures = scenarios.operator_figures(Gen(), None, 10.0)
+    assert figures['failed_requests'] == 2 and figures['failed_pct_after_action'] == pytest.approx(66.667)
+    assert figures['failures_by_endpoint'] == {'GET /db_dummy': {'ClientOSError': 1}, 'POST /operation': {'502': 1}}
+    assert figures['failed_in_flight_at_action'] == 1 and figures['failed_started_after_action'] == 1
