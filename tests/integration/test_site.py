@@ -5,6 +5,7 @@ This is the README's `make up` / `make down` with its own localcloud, ports, nam
 touches a stack a developer has up. The figures (times, API calls of the no-op run) print with `pytest -s`.
 """
 
+import http.client
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import secrets
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -212,6 +214,78 @@ def test_a_payload_change_reaches_the_running_vms(deployment):
     assert fetch(deployment['https'] + '/ping') == (200, 'pong')
     status, body = fetch(deployment['https'] + '/api/customer/1')  # the db restarted with its data
     assert status == 200 and json.loads(body)['id'] == 1
+
+
+class Load:
+    """Requests through the entry point from a few threads, each on its own kept-alive connection (as clients do):
+    GET /api/customer/1, GET /ping and POST /operation in turn, ~50 per second in all; every failure is kept."""
+
+    def __init__(self, url, threads=3, pause=0.05):
+        host, port = url.split('//')[1].split(':')
+        self.host, self.port, self.pause = host, int(port), pause
+        self.answered, self.failures = 0, []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        context = ssl._create_unverified_context()  # the self-signed certificate, like curl -k
+        connection = None
+        requests = [('GET', '/api/customer/1', None), ('GET', '/ping', None),
+                    ('POST', '/operation', json.dumps({'operation': 42}))]
+        turn = 0
+        while not self._stop.wait(self.pause):
+            method, path, body = requests[turn % len(requests)]
+            turn += 1
+            try:
+                if connection is None:
+                    connection = http.client.HTTPSConnection(self.host, self.port, context=context, timeout=10)
+                connection.request(method, path, body=body, headers={'Content-Type': 'application/json'})
+                response = connection.getresponse()
+                response.read()
+                if response.status >= 400:
+                    self.failures.append((time.monotonic(), method, path, response.status))
+                else:
+                    self.answered += 1
+                if response.getheader('Connection', '').lower() == 'close':
+                    connection.close()
+                    connection = None
+            except (OSError, http.client.HTTPException) as exc:
+                self.failures.append((time.monotonic(), method, path, repr(exc)))
+                connection = None
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(15)
+
+
+def test_a_rolling_restart_of_the_app_group_under_load_fails_no_request(deployment):
+    """playbooks/rolling_restart.yml on the app tier while clients send requests through the network load balancer:
+    each app VM is drained out of the LB before its app stops (the watchdog role's drain unit), so no request fails;
+    both VMs were restarted (same instance ids, the app started again)."""
+    selector = owner_selector(deployment['state_dir'])
+
+    def apps():
+        names = docker('ps', '--filter', selector, '--filter', 'label=com.docker.compose.service=shs',
+                       '--format', '{{.Names}}').stdout.split()
+        return dict((name, docker('inspect', '-f', '{{.State.StartedAt}}', name).stdout.strip()) for name in names)
+    before = apps()
+    with Load(deployment['https']) as load:
+        time.sleep(3)
+        done, took = deployment['play'](os.path.join('playbooks', 'rolling_restart.yml'), '-e', 'shs_rolling_tier=app')
+        time.sleep(3)
+    assert done.returncode == 0, done.stdout[-6000:]
+    print('\nrolling restart of the app group under load: %.0f s, %d answered, %d failed' % (
+        took, load.answered, len(load.failures)))
+    assert load.failures == [], load.failures[:10]
+    assert load.answered > 20 * took
+    after = apps()
+    assert sorted(after) == sorted(before) and all(after[name] != before[name] for name in before), (before, after)
 
 
 def test_destroy_removes_everything(deployment):
