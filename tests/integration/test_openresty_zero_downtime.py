@@ -93,6 +93,9 @@ class LB:
     def health(self):
         return requests.get(self.http + '/hck_status', timeout=2).json()
 
+    def peer(self, host):
+        return next(p for p in self.health()['peers'] if p['host'] == host)
+
     def logged(self, *needles):
         """Whether one access-log line has all the needles (the log is written every second: waits up to 5 s)."""
         def found():
@@ -228,7 +231,7 @@ def test_429_is_retried_on_the_other_peer_for_get_and_for_post_only_when_allow_l
     assert 429 in by['POST'] and set(by['POST']) <= {200, 429}
     assert plain.logged('"GET /ping HTTP/1.1" 200', 'ustatus=429, 200')  # A's 429, then B
     assert all(p['up'] for p in plain.health()['peers'])
-    assert next(p for p in plain.health()['peers'] if p['host'] == limited.host)['passive_ejections'] == 0
+    assert plain.peer(limited.host)['passive_ejections'] == 0
 
     by = statuses(allowing)
     assert set(by['GET']) == {200} and set(by['POST']) == {200}
@@ -247,8 +250,7 @@ def test_the_per_peer_budget_spreads_load_and_answers_429_at_once_when_all_are_f
     assert {r[2] for r in both} == {200}, {r[2] for r in both}
 
     docker('kill', peers[1].name)
-    wait_for(lambda: not next(p for p in lb.health()['peers'] if p['host'] == peers[1].host)['up'], timeout=20,
-             interval=0.1, what='the killed peer marked down')
+    wait_for(lambda: not lb.peer(peers[1].host)['up'], timeout=20, interval=0.1, what='the killed peer marked down')
     began = time.time()
     one = paced([get(lb.http + '/ping')], rate=24, seconds=6)
     ok = [r for r in one if r[2] == 200]
@@ -279,8 +281,8 @@ def test_a_peer_whose_ping_is_sick_is_the_room_of_last_resort(network, tmp_path)
     sick = Peer(network, {'SHS_QUIRK_RPS_LIMIT': limit, 'SHS_QUIRK_SICK_PING': 1, 'SHS_QUIRK_SICK_HEALTHY': '0.1',
                           'SHS_QUIRK_SICK_DURATION': '3600'})
     lb = LB(network, tmp_path, [healthy, sick], openresty_peer_rps_limit=limit)
-    down = wait_for(lambda: (lambda p: not p['up'] and p)(next(p for p in lb.health()['peers'] if p['host'] == sick.host)),
-                    timeout=20, interval=0.2, what='the sick peer marked down')
+    down = wait_for(lambda: (lambda p: not p['up'] and p)(lb.peer(sick.host)), timeout=20, interval=0.2,
+                    what='the sick peer marked down')
     assert down['last_result'] == 'status 500'
     began = time.time()
     results = paced([get(lb.http + '/')], rate=24, seconds=6)  # not /ping: that is what is sick
