@@ -352,7 +352,7 @@ options:
         is stopped, restarted or removed (C(CLOSING_TRAFFIC)).
       - It cannot be added, changed or removed on an existing group (Yandex Cloud does not support it,
         U(https://yandex.cloud/en/docs/compute/concepts/instance-groups/deploy/instance)), so the module fails
-        naming the option; replace the group instead.
+        naming the option, in check mode too; replace the group instead.
     type: dict
     suboptions:
       target_group_name:
@@ -546,7 +546,6 @@ operation_id:
   type: str
 '''
 
-import json
 import time
 
 from ansible_collections.filmopoisk.shs.plugins.module_utils.yc import (
@@ -565,7 +564,10 @@ except ImportError:
 class InstanceGroup(Resource):
     kind = 'instance_group'
     list_field = 'instance_groups'
-    UPDATABLE = tuple(MASK_PATHS)
+    # load_balancer_spec cannot change on an existing group (en/compute/concepts/instance-groups/deploy/instance.md):
+    # Resource.ensure refuses a change, in check mode too, naming the option.
+    IMMUTABLE = ('load_balancer',)
+    UPDATABLE = tuple(key for key in MASK_PATHS if key != 'load_balancer')
 
     def __init__(self, module):
         super(InstanceGroup, self).__init__(module)
@@ -604,11 +606,6 @@ class InstanceGroup(Resource):
     def update_request(self, group, after, paths):
         """The changed fields from the options, named in the mask; plus the fields YC requires in every Update:
         the options where given, else the group's own (FULL view, so the template keeps its metadata)."""
-        if 'load_balancer' in paths:
-            raise YCError('load_balancer cannot change on an existing instance group (Yandex Cloud does not support '
-                          'changing load_balancer_spec): %s has %s, the task asks for %s; create a new group and move '
-                          'the traffic to it' % (self.label, json.dumps(group_to_user(group)['load_balancer']),
-                                                 json.dumps(after.get('load_balancer'))))
         mask = sorted(set(MASK_PATHS[path] for path in paths))
         request = svc.UpdateInstanceGroupRequest(instance_group_id=group.id, update_mask=field_mask(mask))
         for path in mask:

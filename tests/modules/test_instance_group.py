@@ -144,8 +144,9 @@ def test_load_balancer_target_group_and_no_change_on_an_existing_group(localclou
 
         localcloud.reset_calls()
         other = dict(args, load_balancer=dict(args['load_balancer'], ignore_health_checks=True))
-        refused = run_module('yc_instance_group', localcloud, **other)
-        assert refused['failed'] and refused['msg'].startswith('load_balancer cannot change on an existing'), refused
+        for check_mode in (True, False):  # refused in check mode too: the plan must not promise it
+            refused = run_module('yc_instance_group', localcloud, check=check_mode, **other)
+            assert refused['failed'] and 'load_balancer cannot be changed once created' in refused['msg'], refused
         assert writes(localcloud) == []
         dropped = run_module('yc_instance_group', localcloud, **dict(args, load_balancer=None))
         assert dropped['changed'] is False  # left out: not managed, the group keeps its target group
