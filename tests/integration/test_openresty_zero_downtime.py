@@ -179,12 +179,16 @@ def test_cache_is_served_while_it_refreshes_and_never_older_than_the_ttl(network
         samples.append((took, response.headers['X-Cache-Status'], time.time() - response.json()['generated_at_unix'],
                         response.json()['generated_at']))
         time.sleep(0.05)
-    slow = [s for s in samples if s[0] > 0.05]
+    # A wait on the cache is the app's 1 s; the shared test machine adds tens of ms to the odd hit: p99 under 50 ms,
+    # none over 250 ms.
+    took = sorted(s[0] for s in samples)
+    slow = [s for s in samples if s[0] > 0.25]
     statuses = {s[1] for s in samples}
     print('\n%d requests over %d s: slowest %.1f ms, max age %.2f s (TTL %d s), statuses %s, %d bodies'
           % (len(samples), 3 * ttl, max(s[0] for s in samples) * 1000, max(s[2] for s in samples), ttl,
              sorted(statuses), len({s[3] for s in samples})))
     assert not slow, slow[:5]
+    assert took[int(len(took) * 0.99)] < 0.05
     assert max(s[2] for s in samples) <= ttl
     # refreshed before every expiry by filmopoisk.prefetch (nginx's background update is only its fallback)
     assert 'HIT' in statuses and statuses <= {'HIT', 'STALE', 'UPDATING'}
