@@ -64,6 +64,10 @@ def compose_to_docker_args(service, root):
         args += ['--stop-signal', service['stop_signal']]
     if service.get('stop_grace_period'):
         args += ['--stop-timeout', service['stop_grace_period'].rstrip('s')]
+    for entrypoint in service.get('entrypoint', [])[:1]:  # the role's: one executable, no arguments
+        args += ['--entrypoint', entrypoint]
+    for key, value in sorted(service.get('environment', {}).items()):
+        args += ['-e', '%s=%s' % (key, value)]
     return args
 
 

@@ -11,7 +11,7 @@ from support import render_role
 
 PEERS = ['shs-1.ru-central1.internal', 'shs-2.ru-central1.internal']
 LUA_DIR = pathlib.Path(__file__).resolve().parents[2] / 'roles' / 'openresty' / 'files' / 'lua' / 'filmopoisk'
-LUA_MODULES = ('settings', 'dns', 'probe', 'healthcheck', 'balancer', 'status', 'metrics', 'prefetch')
+LUA_MODULES = ('settings', 'dns', 'probe', 'healthcheck', 'balancer', 'status', 'metrics', 'prefetch', 'drain')
 
 
 def good(tmp_path, **extra):
@@ -37,7 +37,12 @@ def test_payload_layout(tmp_path):
     by_path = files(payload)
     # The Lua library: one module per concern, each shipped as it is in the role.
     assert sorted(by_path) == sorted('/etc/filmopoisk/openresty/' + p for p in (
-        'nginx.conf', 'tls/server.crt', 'tls/server.key', *('lua/filmopoisk/%s.lua' % m for m in LUA_MODULES)))
+        'nginx.conf', 'openresty-entrypoint.sh', 'tls/server.crt', 'tls/server.key',
+        *('lua/filmopoisk/%s.lua' % m for m in LUA_MODULES)))
+    # The entrypoint: the graceful stop drains kept-alive clients for openresty_drain_seconds first.
+    assert by_path['/etc/filmopoisk/openresty/openresty-entrypoint.sh']['permissions'] == '0755'
+    assert service['entrypoint'] == ['/etc/filmopoisk/openresty/openresty-entrypoint.sh']
+    assert service['environment'] == {'DRAIN_SECONDS': '3'}
     assert sorted(p.name for p in LUA_DIR.iterdir()) == sorted(m + '.lua' for m in LUA_MODULES)
     for module in LUA_MODULES:
         shipped = by_path['/etc/filmopoisk/openresty/lua/filmopoisk/%s.lua' % module]
@@ -247,4 +252,5 @@ def test_cache_timings_keep_every_response_within_the_ttl(tmp_path, extra, valid
     assert ('require("filmopoisk.prefetch").log("filmopoisk_prefetch", "unix:/run/filmopoisk-cache-refresh.sock", %d, %d)'
             % (max(valid - 3, 0), longest + 2)) in conf
     service = payload['compose']['services']['openresty']
-    assert service['stop_signal'] == 'SIGQUIT' and service['stop_grace_period'] == '%ds' % (longest + 6)
+    # + openresty_drain_seconds (3) of "Connection: close" answers before nginx's own graceful stop
+    assert service['stop_signal'] == 'SIGQUIT' and service['stop_grace_period'] == '%ds' % (3 + longest + 6)
