@@ -1,0 +1,35 @@
+"""The entry point each inventory gives: the README's https://127.0.0.1:8443 locally (the network load balancer's
+listeners, shs_nlb_https_port/_http_port, set by cloud.yml: deployment.yml is shared by every inventory and is
+read after cloud.yml, so it must not set them), 443/80 on Yandex Cloud."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from support import REPO_ROOT
+
+ANSIBLE = os.path.join(os.path.dirname(sys.executable), 'ansible')
+
+
+def inventory_vars(inventory, *names):
+    expression = '{{ %s | to_json }}' % ('[' + ', '.join(names) + ']')
+    done = subprocess.run([ANSIBLE, '-i', inventory, 'localhost', '-m', 'ansible.builtin.debug', '-a',
+                           'msg=' + expression], cwd=REPO_ROOT, text=True, capture_output=True, timeout=120,
+                          env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, 'ansible.cfg'),
+                                   YC_FOLDER_ID='b1gexample', ANSIBLE_STDOUT_CALLBACK='json',
+                                   ANSIBLE_LOAD_CALLBACK_PLUGINS='1'))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']['msg']
+
+
+@pytest.mark.parametrize('inventory, https, http', [('inventory/local', 8443, 8080), ('inventory/yc', 443, 80),
+                                                    ('inventory/awx', 443, 80)])
+def test_the_network_load_balancer_listens_where_the_inventory_says(inventory, https, http):
+    assert json.loads(inventory_vars(inventory, 'shs_nlb_https_port', 'shs_nlb_http_port')) == [https, http]
+
+
+def test_the_local_entry_point_is_the_readme_s():
+    assert inventory_vars('inventory/local', 'shs_public_url') == '["https://127.0.0.1:8443"]'
