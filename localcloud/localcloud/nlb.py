@@ -114,6 +114,8 @@ def render(balancers, target_groups, run_dir):
         # of a TCP handshake that failed): the client sees the connection, not the failure.
         '    retries 2',
         '    option redispatch 1',
+        # The kernel moves the bytes between the two sockets (splice) when it pays: the data path's CPU per request.
+        '    option splice-auto',
         '',
     ]
     serving = False

@@ -1,9 +1,10 @@
 """Each tier's instance group is built by playbooks/tasks/instance_group.yml from what its roles say they need
 (<role>_group: health check, ports, disks, deploy policy), and the roles' files go into the payload as data.
 
-deploy.yml's tier files run for real (roles, coi_metadata) against a stand-in yc_instance_group that returns its
-arguments: the collection is laid out under tmp_path as symlinks to this checkout, with only that one module
-replaced, so no cloud is needed and what is asserted is what the module would be sent."""
+deploy.yml's tier files run for real (roles, coi_metadata) against stand-ins of yc_instance_group and
+yc_network_load_balancer that return their arguments (and of yc_instance_group_info: nothing deployed yet): the
+collection is laid out under tmp_path as symlinks to this checkout, with only those modules replaced, so no cloud is
+needed and what is asserted is what the modules would be sent."""
 
 import glob
 import json
@@ -27,8 +28,24 @@ instances = [dict(fqdn=host.replace('{instance.index}', str(i)) + '.ru-central1.
                   **({'nat_address': '203.0.113.%d' % i} if nat else {})) for i in range(1, size + 1)]
 if os.environ.get('STUB_INSTANCES_REVERSED'):  # ListInstances' order after a VM was re-created
     instances.reverse()
-print(json.dumps({'changed': False, 'captured': args, 'instances': instances}))
+group = {'target_group_id': 'tg1'} if args.get('load_balancer') else {}
+print(json.dumps({'changed': False, 'captured': args, 'instances': instances, 'instance_group': group}))
 '''
+# The network load balancer and the lookup of the LB group as deployed (none: a fresh folder).
+NLB_STUB = r'''#!/usr/bin/python
+# WANT_JSON
+import json, sys
+args = {k: v for k, v in json.load(open(sys.argv[1])).items() if not k.startswith('_ansible')}
+listeners = [dict(listener, address='198.51.100.7') for listener in args['listeners']]
+print(json.dumps({'changed': False, 'captured': args, 'network_load_balancer': {'listeners': listeners}}))
+'''
+GROUP_INFO_STUB = r'''#!/usr/bin/python
+# WANT_JSON
+import json
+print(json.dumps({'changed': False, 'instance_groups': []}))
+'''
+STUBS = {'yc_instance_group.py': STUB, 'yc_network_load_balancer.py': NLB_STUB,
+         'yc_instance_group_info.py': GROUP_INFO_STUB}
 
 # What tasks/network.yml, iam.yml and registry.yml register before the tiers run.
 EARLIER_STEPS = {
@@ -41,7 +58,7 @@ EARLIER_STEPS = {
 
 
 def collection_with_stub(tmp_path):
-    """ansible_collections/ under tmp_path: filmopoisk.shs = this checkout with yc_instance_group stubbed."""
+    """ansible_collections/ under tmp_path: filmopoisk.shs = this checkout with the modules of STUBS stubbed."""
     root = tmp_path / 'collections' / 'ansible_collections'
     coll = root / 'filmopoisk' / 'shs'
     (coll / 'plugins' / 'modules').mkdir(parents=True)
@@ -52,9 +69,10 @@ def collection_with_stub(tmp_path):
         if entry != 'modules':
             os.symlink(os.path.join(REPO_ROOT, 'plugins', entry), coll / 'plugins' / entry)
     for module in glob.glob(os.path.join(REPO_ROOT, 'plugins', 'modules', '*.py')):
-        if not module.endswith('/yc_instance_group.py'):
+        if os.path.basename(module) not in STUBS:
             os.symlink(module, coll / 'plugins' / 'modules' / os.path.basename(module))
-    (coll / 'plugins' / 'modules' / 'yc_instance_group.py').write_text(STUB)
+    for name, text in STUBS.items():
+        (coll / 'plugins' / 'modules' / name).write_text(text)
     for namespace in glob.glob(os.path.join(REPO_ROOT, '.collections', 'ansible_collections', '*')):
         if os.path.basename(namespace) != 'filmopoisk':
             os.symlink(namespace, root / os.path.basename(namespace))
@@ -78,7 +96,7 @@ def deploy_tiers(tmp_path, environ=None, **extra):
         'tasks': [{'ansible.builtin.import_tasks': os.path.join(coll, 'playbooks', t)} for t in tiers] + [
             {'ansible.builtin.copy': {'dest': str(out), 'mode': '0600', 'content': (
                 "{{ {'db': shs_db_group.captured, 'app': shs_app_group.captured, 'lb': shs_lb_group.captured,"
-                " 'nat': shs_lb_nat_address} | to_json }}")}}]}]))
+                " 'nlb': shs_nlb.captured, 'entry': shs_nlb_address} | to_json }}")}}]}]))
     env = dict(ansible_env(), ANSIBLE_COLLECTIONS_PATH=str(collections), **(environ or {}))
     args = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i',
             os.path.join(REPO_ROOT, 'inventory', 'local'), str(playbook)]
@@ -103,11 +121,11 @@ def groups(tmp_path_factory):
 
 
 def test_each_group_gets_its_roles_health_check_and_the_shared_settings(groups):
-    checks = {'interval': 3, 'timeout': 2, 'healthy_threshold': 2, 'unhealthy_threshold': 3}  # shs_health_check
+    checks = {'interval': 2, 'timeout': 1, 'healthy_threshold': 2, 'unhealthy_threshold': 3}  # shs_health_check
     assert groups['db']['health_checks'] == [dict(checks, tcp_options={'port': 5432})]
     assert groups['app']['health_checks'] == [dict(checks, http_options={'port': 80, 'path': '/ping'})]
     assert groups['lb']['health_checks'] == [dict(checks, http_options={'port': 80, 'path': '/nginx-status'})]
-    for tier, size in (('db', 1), ('app', 2), ('lb', 1)):
+    for tier, size in (('db', 1), ('app', 2), ('lb', 2)):
         group = groups[tier]
         assert group['name'] == 'shs-' + tier
         assert group['deploy_policy'] == {'max_unavailable': 1, 'max_expansion': 0}
@@ -115,11 +133,24 @@ def test_each_group_gets_its_roles_health_check_and_the_shared_settings(groups):
         template = group['instance_template']
         assert template['name'] == template['hostname'] == 'shs-%s-{instance.index}' % tier
         interface, = template['network_interfaces']
-        assert interface['security_group_ids'] == ['sg' + tier] and interface.get('nat', False) == (tier == 'lb')
+        # no VM has a public address: the network load balancer is the entry point
+        assert interface['security_group_ids'] == ['sg' + tier] and interface.get('nat', False) is False
     assert groups['db']['instance_template']['secondary_disks'] == [{'device_name': 'pgdata', 'size': 20}]
     assert 'secondary_disks' not in groups['app']['instance_template']
     assert groups['app']['max_checking_health_duration'] == 900 and 'max_checking_health_duration' not in groups['db']
-    assert groups['nat'] == '203.0.113.1'
+    # The LB group's target group, attached to the balancer with its HTTP check of the LB's status page.
+    assert groups['lb']['load_balancer']['target_group_name'] == 'shs-lb'
+    assert 'load_balancer' not in groups['app'] and 'load_balancer' not in groups['db']
+    nlb = groups['nlb']
+    assert nlb['name'] == 'shs-nlb'
+    assert sorted((l['name'], l['port'], l['target_port']) for l in nlb['listeners']) == [
+        ('http', 8080, 80), ('https', 8443, 443)]  # inventory/local's listener ports -> the LB VMs' ports
+    attached, = nlb['attached_target_groups']
+    assert attached['target_group_id'] == 'tg1'
+    assert attached['healthchecks'] == [{'name': 'nginx-status', 'interval': 2, 'timeout': 1, 'healthy_threshold': 2,
+                                         'unhealthy_threshold': 2,
+                                         'http_options': {'port': 80, 'path': '/nginx-status'}}]
+    assert groups['entry'] == '198.51.100.7'
 
 
 def test_the_tiers_find_each_other_by_the_one_hostname_rule(groups):
