@@ -372,13 +372,13 @@ options:
           - Seconds a new or restarted instance may wait in C(OPENING_TRAFFIC) for the load balancers' health checks
             before it is recovered; V(0) waits indefinitely.
         type: int
+        default: 0
       ignore_health_checks:
         description:
           - Do not wait for the load balancers' health checks, and do not recover instances that fail them.
         type: bool
         default: false
         version_added: 0.4.0
-        default: 0
   wait_for_instances:
     description: Wait (up to O(wait_timeout)) until all instances are C(RUNNING_ACTUAL).
     type: bool

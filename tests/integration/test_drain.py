@@ -26,6 +26,7 @@ import yaml
 
 from health_bounds import bounds
 from support import TEST_LABEL, docker, render_role, wait_for
+from test_openresty_lb import compose_to_docker_args, write_files
 
 pytestmark = pytest.mark.slow
 
@@ -47,32 +48,6 @@ def _load_filter():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.coi_metadata
-
-
-def compose_to_docker_args(service, root):
-    """docker run arguments for the rendered openresty compose service, with VM paths under `root`."""
-    args = []
-    for volume in service['volumes']:
-        host, target, mode = volume.split(':')
-        args += ['-v', '%s%s:%s:%s' % (root, host, target, mode)]
-    for tmpfs in service.get('tmpfs', []):
-        args += ['--tmpfs', tmpfs]
-    for port in service['ports']:
-        args += ['-p', '127.0.0.1::%s' % port.split(':', 1)[1]]
-    if service.get('init'):
-        args.append('--init')
-    if service.get('stop_signal'):
-        args += ['--stop-signal', service['stop_signal']]
-    return args
-
-
-def write_files(payload, root):
-    for item in payload['files']:
-        path = root + item['path']
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, 'w') as handle:
-            handle.write(item['content'])
-        os.chmod(path, int(item['permissions'], 8))
 
 
 class Stack:

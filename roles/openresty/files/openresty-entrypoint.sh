@@ -9,6 +9,7 @@ rm -f "$flag"
 /usr/local/openresty/bin/openresty -g 'daemon off;' &
 pid=$!
 stopping=0
+# shellcheck disable=SC2317  # run by the trap below
 drain() {
     [ "$stopping" = 1 ] && return
     stopping=1
