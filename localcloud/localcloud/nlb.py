@@ -97,7 +97,8 @@ def render(balancers, target_groups, run_dir):
         '# Written by localcloud (localcloud/localcloud/nlb.py) from its network load balancers; do not edit.',
         'global',
         '    log stdout format raw local0 notice',
-        '    maxconn 8000',  # within the container's open-files limit (HAProxy needs ~2 per connection)
+        # Within the container's open-files limit (20000 here): HAProxy needs 2 per connection and 2 per splice pipe.
+        '    maxconn 4000',
         '    stats socket %s/%s mode 600 level admin expose-fd listeners' % (run_dir, SOCKET),
         '    server-state-file %s/%s' % (run_dir, SERVER_STATE),
         # A reload's old workers finish their connections; HTTP keep-alive through an L4 proxy can last long.
@@ -155,7 +156,15 @@ def render(balancers, target_groups, run_dir):
             if timeouts:
                 lines.append('    timeout check %s' % _ms(min(timeouts)))
             lines += servers + ['']
-    return '\n'.join(lines) + '\n' if serving else None
+    if not serving:
+        return None
+    text = '\n'.join(lines) + '\n'
+    # The configuration's own hash, which `show info` reports: how _apply knows which one the running workers have.
+    return text.replace('global\n', 'global\n    description %s\n' % config_id(text), 1)
+
+
+def config_id(text):
+    return 'cfg-' + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _check_options(check):
@@ -293,7 +302,8 @@ class DataPlane:
                 current = handle.read()
         except FileNotFoundError:
             current = None
-        if current == text and running == 'running':
+        wanted = text.split('description ', 1)[1].split('\n', 1)[0]
+        if current == text and running == 'running' and self._serving() == wanted:
             return
         if current != text:
             temp = path + '.tmp'
@@ -309,21 +319,40 @@ class DataPlane:
         if running == 'running':
             self._save_server_state()
             docker('kill', '-s', 'USR2', self.container, check=True)
-            log.info('reloaded %s', self.container)
-            return
+            if self._wait_serving(wanted, 5):
+                log.info('reloaded %s (%s)', self.container, wanted)
+                return
+            # A reload HAProxy refused keeps the old workers serving the old configuration: start afresh instead
+            # (connections are cut, but the listeners follow the API's state).
+            log.error('%s did not take the new configuration on reload:\n%s', self.container, self._logs())
         if running is not None:
             docker('rm', '-f', self.container)
         docker('run', '-d', '--name', self.container, '--network', 'host', '--restart', 'unless-stopped',
                '--label', '%s=%s' % (OWNER_LABEL, self.owner), '--log-opt', 'max-size=10m',
                '-v', '%s:/etc/localcloud-nlb:ro' % self.dir, '-v', '%s:/run/localcloud-nlb' % self.run_dir,
                IMAGE, check=True)
-        deadline = time.monotonic() + 10
-        while not self._command('show info'):
+        if not self._wait_serving(wanted, 10):
+            raise RuntimeError('%s did not start: %s' % (self.container, self._logs()))
+        log.info('started %s (%s)', self.container, wanted)
+
+    def _serving(self):
+        """The id (description) of the configuration the running workers have, or None."""
+        for line in self._command('show info').splitlines():
+            if line.startswith('description:'):
+                return line.split(':', 1)[1].strip()
+        return None
+
+    def _wait_serving(self, wanted, timeout):
+        deadline = time.monotonic() + timeout
+        while self._serving() != wanted:
             if time.monotonic() > deadline:
-                logs = docker('logs', '--tail', '20', self.container)
-                raise RuntimeError('%s did not start: %s' % (self.container, (logs.stdout + logs.stderr)[-2000:]))
+                return False
             time.sleep(0.1)
-        log.info('started %s', self.container)
+        return True
+
+    def _logs(self):
+        logs = docker('logs', '--tail', '20', self.container)
+        return (logs.stdout + logs.stderr)[-2000:]
 
     def _running(self):
         found = docker('inspect', '-f', '{{.State.Status}}', self.container)
