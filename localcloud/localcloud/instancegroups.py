@@ -329,10 +329,14 @@ class Engine:
         self.admit = admit
         self._refused = {}     # managed id -> (monotonic time of the next try, metadata)
         # traffic: the target group of a group with load_balancer_spec (en/compute/concepts/instance-groups/
-        # balancers.md): traffic.open(spec, record) adds the instance, traffic.state(spec, record) -> 'HEALTHY' |
-        # 'UNHEALTHY' | 'INITIAL' | None (no load balancer attached) as the load balancers see it, traffic.close(spec,
-        # record) removes it and returns once no new connection reaches it. None: no load balancer integration.
+        # balancers.md): traffic.open(spec, record) adds the instance, traffic.states(target group ids) -> {id: None (no
+        # load balancer attached) or {address: 'HEALTHY' | 'UNHEALTHY' | 'INITIAL' | ...}} as the load balancers see
+        # them, traffic.close(spec, record) removes it and returns once no new connection reaches it. None: no load
+        # balancer integration. Never called with self._lock held.
         self.traffic = traffic
+        # {target group id: None (no balancer attached) or {address: state}}, read by _loop outside the lock: the
+        # traffic callback reads the API's store, whose lock an operation holds while it calls apply() (lock order).
+        self._traffic_view = {}
         # security_groups(ids) -> {id: vpc SecurityGroup or None}: the groups' current rules, enforced in the
         # nodes (localcloud.firewall); None: no enforcement (an engine without an API).
         self._firewall = firewall.Enforcer(security_groups, _firewall_execute, _started_at) \
@@ -528,7 +532,9 @@ class Engine:
     def _loop(self):
         while not self._stop.is_set():
             try:
+                traffic = self._traffic_snapshot()
                 with self._lock:
+                    self._traffic_view = traffic
                     self._adopt()
                     self._admit_again()
                     for group_id in list(self._groups):
@@ -750,6 +756,28 @@ class Engine:
         return S.RUNNING_ACTUAL if record['hash'] == group.hash else S.RUNNING_OUTDATED
 
     # -- the target group of load_balancer_spec (balancers.md "How integration works") -------------------
+    def _traffic_snapshot(self):
+        if not self.traffic:
+            return {}
+        with self._lock:
+            wanted = [g.spec.load_balancer_state.target_group_id for g in self._groups.values()
+                      if g.spec.HasField('load_balancer_spec') and g.spec.load_balancer_state.target_group_id]
+        if not wanted:
+            return {}
+        try:
+            return self.traffic.states(wanted)
+        except Exception:
+            log.exception('target groups: reading the load balancers\' view failed')
+            return dict(self._traffic_view)
+
+    def _traffic_state(self, group, record):
+        """The load balancers' view of the instance (the last snapshot): None with no balancer attached."""
+        target_group_id = group.spec.load_balancer_state.target_group_id
+        if target_group_id not in self._traffic_view:
+            return 'INITIAL'  # not read yet
+        view = self._traffic_view[target_group_id]
+        return None if view is None else view.get(record['address'], 'INITIAL')
+
     def _opening(self, group, record):
         """OPENING_TRAFFIC: add the instance to the target group once, then wait for the load balancers' checks:
         RUNNING once they find it healthy (at once with ignore_health_checks, or with no balancer attached: the docs
@@ -761,7 +789,7 @@ class Engine:
             self._save()
             self._submit(record, self._open_traffic, group)
             return
-        state = self.traffic.state(group.spec, dict(record))
+        state = self._traffic_state(group, record)
         if spec.ignore_health_checks or state in (None, 'HEALTHY'):
             self._set(record, S.RUNNING_ACTUAL if record['hash'] == group.hash else S.RUNNING_OUTDATED, '')
             return
@@ -788,7 +816,7 @@ class Engine:
         if not (self.traffic and record.get('traffic') and group.spec.HasField('load_balancer_spec')) or \
                 group.spec.load_balancer_spec.ignore_health_checks:
             return False
-        if self.traffic.state(group.spec, dict(record)) != 'UNHEALTHY':
+        if self._traffic_state(group, record) != 'UNHEALTHY':
             return False
         self._heal(group, record, 'unhealthy: the load balancer health checks fail')
         return True

@@ -20,7 +20,6 @@ checks found down.
 import csv
 import hashlib
 import io
-import ipaddress
 import logging
 import os
 import socket
@@ -67,15 +66,6 @@ def dataplane(cloud):
         found.start()
         cloud.on_stop(found.stop)
     return found
-
-
-def managed_by(cloud, target_group_id):
-    """The instance group that made this target group (its load_balancer_spec), or None."""
-    from yandex.cloud.compute.v1.instancegroup import instance_group_pb2
-    for group in cloud.store.list(instance_group_pb2.InstanceGroup):
-        if group.load_balancer_state.target_group_id == target_group_id:
-            return group.id
-    return None
 
 
 def _seconds(duration, default):
@@ -394,13 +384,7 @@ class DataPlane:
 
 
 def remove(state_dir):
-    """Remove the data plane of a state dir (`localcloud stop --data-plane`, tests)."""
+    """Remove the data plane of a state dir (tests: it outlives the server by design)."""
     owner = hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:12]
     docker('rm', '-f', CONTAINER_PREFIX + owner)
 
-
-def loopback(address):
-    try:
-        return ipaddress.IPv4Address(address) in ipaddress.IPv4Network('127.0.0.0/8')
-    except ValueError:
-        return False

@@ -182,40 +182,6 @@ def test_the_watchdog_restarts_a_killed_app_container(deployment):
     assert docker('inspect', '-f', '{{.State.StartedAt}}', other).stdout == other_started, 'the other VM\'s app was touched'
 
 
-def test_a_payload_change_reaches_the_running_vms(deployment):
-    """A changed role variable is a metadata change: on YC (and in localcloud) it restarts each VM with the same
-    instance id (en/compute/concepts/instance-groups/deploy/instance.md), where cloud-init's write_files does not
-    run again. The collection rewrites its files at every boot, so the running VMs serve the change: the LB's
-    nginx.conf peer list, the app's config.yaml (on the app VMs and in the db VM's prepare job), the db keeping
-    its data."""
-    prefix = deployment['extra']['shs_prefix']
-    selector = owner_selector(deployment['state_dir'])
-
-    def nodes():
-        return sorted(docker('ps', '--filter', selector, '--filter', 'label=org.filmopoisk.coi-node',
-                             '--format', '{{.Names}}').stdout.split())
-    before = nodes()
-    peer = '%s-app-1.ru-central1.internal' % prefix
-    email = 'rollout-%s@example.com' % uuid.uuid4().hex[:6]
-    change = {'shs_student_email': email, 'openresty_upstream_peers': [peer]}
-    done, took = deployment['play']('site.yml', '-e', json.dumps(change))
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    print('\nsite.yml rollout of a payload change (db, app x2, lb restarted): %.0f s, %s' % (took, recap(done.stdout)))
-    assert nodes() == before, 'VMs were re-created, not restarted'
-    # The LB VMs were restarted one at a time behind the network load balancer: it answers at once.
-    status, body = fetch(deployment['https'] + '/hck_status')
-    health = json.loads(body)
-    assert status == 200 and health['total'] == 1 and [p['name'] for p in health['peers']] == [peer], body
-    apps = docker('ps', '--filter', selector, '--filter', 'label=com.docker.compose.service=shs',
-                  '--format', '{{.Names}}').stdout.split()
-    assert len(apps) == 2
-    for app in apps:
-        assert email in docker('exec', app, 'cat', '/opt/bingo/config.yaml').stdout
-    assert fetch(deployment['https'] + '/ping') == (200, 'pong')
-    status, body = fetch(deployment['https'] + '/api/customer/1')  # the db restarted with its data
-    assert status == 200 and json.loads(body)['id'] == 1
-
-
 class Load:
     """Requests through the entry point from a few threads, each on its own kept-alive connection (as clients do):
     GET /api/customer/1, GET /ping and POST /operation in turn, ~50 per second in all; every failure is kept."""
@@ -265,7 +231,8 @@ class Load:
 
 
 def test_a_rolling_restart_of_the_app_group_under_load_fails_no_request(deployment):
-    """playbooks/rolling_restart.yml on the app tier while clients send requests through the network load balancer:
+    """playbooks/rolling_restart.yml on the app tier while clients send requests through the network load balancer
+    (before the payload change below, which leaves the LB with one peer):
     each app VM is drained out of the LB before its app stops (the watchdog role's drain unit), so no request fails;
     both VMs were restarted (same instance ids, the app started again)."""
     selector = owner_selector(deployment['state_dir'])
@@ -275,6 +242,11 @@ def test_a_rolling_restart_of_the_app_group_under_load_fails_no_request(deployme
                        '--format', '{{.Names}}').stdout.split()
         return dict((name, docker('inspect', '-f', '{{.State.StartedAt}}', name).stdout.strip()) for name in names)
     before = apps()
+
+    def all_peers_up():  # on both LB VMs (the balancer alternates): the watchdog test above restarted an app
+        pages = [json.loads(fetch(deployment['https'] + '/hck_status')[1]) for _ in range(4)]
+        return all(page['up'] == page['total'] == 2 for page in pages)
+    wait_for(all_peers_up, 30, interval=0.5, what='both app VMs up on the LB VMs')
     with Load(deployment['https']) as load:
         time.sleep(3)
         done, took = deployment['play'](os.path.join('playbooks', 'rolling_restart.yml'), '-e', 'shs_rolling_tier=app')
@@ -286,6 +258,40 @@ def test_a_rolling_restart_of_the_app_group_under_load_fails_no_request(deployme
     assert load.answered > 20 * took
     after = apps()
     assert sorted(after) == sorted(before) and all(after[name] != before[name] for name in before), (before, after)
+
+
+def test_a_payload_change_reaches_the_running_vms(deployment):
+    """A changed role variable is a metadata change: on YC (and in localcloud) it restarts each VM with the same
+    instance id (en/compute/concepts/instance-groups/deploy/instance.md), where cloud-init's write_files does not
+    run again. The collection rewrites its files at every boot, so the running VMs serve the change: the LB's
+    nginx.conf peer list, the app's config.yaml (on the app VMs and in the db VM's prepare job), the db keeping
+    its data."""
+    prefix = deployment['extra']['shs_prefix']
+    selector = owner_selector(deployment['state_dir'])
+
+    def nodes():
+        return sorted(docker('ps', '--filter', selector, '--filter', 'label=org.filmopoisk.coi-node',
+                             '--format', '{{.Names}}').stdout.split())
+    before = nodes()
+    peer = '%s-app-1.ru-central1.internal' % prefix
+    email = 'rollout-%s@example.com' % uuid.uuid4().hex[:6]
+    change = {'shs_student_email': email, 'openresty_upstream_peers': [peer]}
+    done, took = deployment['play']('site.yml', '-e', json.dumps(change))
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    print('\nsite.yml rollout of a payload change (db, app x2, lb restarted): %.0f s, %s' % (took, recap(done.stdout)))
+    assert nodes() == before, 'VMs were re-created, not restarted'
+    # The LB VMs were restarted one at a time behind the network load balancer: it answers at once.
+    status, body = fetch(deployment['https'] + '/hck_status')
+    health = json.loads(body)
+    assert status == 200 and health['total'] == 1 and [p['name'] for p in health['peers']] == [peer], body
+    apps = docker('ps', '--filter', selector, '--filter', 'label=com.docker.compose.service=shs',
+                  '--format', '{{.Names}}').stdout.split()
+    assert len(apps) == 2
+    for app in apps:
+        assert email in docker('exec', app, 'cat', '/opt/bingo/config.yaml').stdout
+    assert fetch(deployment['https'] + '/ping') == (200, 'pong')
+    status, body = fetch(deployment['https'] + '/api/customer/1')  # the db restarted with its data
+    assert status == 200 and json.loads(body)['id'] == 1
 
 
 def test_destroy_removes_everything(deployment):

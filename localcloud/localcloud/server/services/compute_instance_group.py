@@ -458,18 +458,24 @@ class Traffic:
             if drain:
                 time.sleep(self.DRAIN)
 
-    def state(self, spec, record):
-        """The worst state any attached load balancer reports for this instance; None: no balancer attached."""
-        group_id = spec.load_balancer_state.target_group_id
-        states = []
-        for balancer in self.cloud.store.list(network_load_balancer_pb2.NetworkLoadBalancer):
-            if any(a.target_group_id == group_id for a in balancer.attached_target_groups):
-                states += [state for _, address, state in nlb.dataplane(self.cloud).target_states(balancer.id, group_id)
-                           if address == record['address']]
-        for worst in ('UNHEALTHY', 'INITIAL', 'DRAINING', 'INACTIVE'):
-            if worst in states:
-                return worst
-        return 'HEALTHY' if states else None
+    def states(self, target_group_ids):
+        """{target group id: None (no balancer attached) or {address: the worst state any attached balancer reports}}."""
+        balancers = self.cloud.store.list(network_load_balancer_pb2.NetworkLoadBalancer)
+        plane = nlb.dataplane(self.cloud)
+        order = ('UNHEALTHY', 'INITIAL', 'DRAINING', 'INACTIVE', 'HEALTHY')
+        found = {}
+        for group_id in target_group_ids:
+            attached = [b for b in balancers if any(a.target_group_id == group_id for a in b.attached_target_groups)]
+            if not attached:
+                found[group_id] = None
+                continue
+            view = {}
+            for balancer in attached:
+                for _, address, state in plane.target_states(balancer.id, group_id):
+                    worst = view.get(address, 'HEALTHY')
+                    view[address] = min(worst, state, key=lambda s: order.index(s) if s in order else 0)
+            found[group_id] = view
+        return found
 
 
 # -- references: what a group holds -------------------------------------------------------------------------
