@@ -3,6 +3,14 @@ its instances (OPENING_TRAFFIC -> in, CLOSING_TRAFFIC -> out before a stop), the
 ones through a real L4 proxy (localcloud/nlb.py, HAProxy), and that proxy keeps forwarding while the API server is
 killed, then the restarted server has the same state.
 
+What Yandex Cloud documents and this checks: en/compute/concepts/instance-groups/balancers.md (the group makes the
+target group; an instance is added when it runs, goes OPENING_TRAFFIC until the balancer finds it healthy, and is
+removed when it is stopped), statuses.md (OPENING_TRAFFIC, CLOSING_TRAFFIC), deploy/instance.md (load_balancer_spec
+cannot change), en/tutorials/infrastructure-management/updating-under-load.md (load-balancer.editor),
+en/network-load-balancer/concepts/health-check.md (HTTP checks healthy on 200; interval > timeout) and
+operations/target-group-delete.md (an attached target group cannot go). That the data plane keeps forwarding without
+its API is inferred (the docs describe no dependency of traffic on the API).
+
 A localcloud of its own (the test kills it); the payload is python's http.server answering /ping and /whoami
 (tests/instance_group_support.py). Traffic goes to 127.0.0.1 only.
 """
