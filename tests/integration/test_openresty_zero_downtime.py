@@ -245,11 +245,12 @@ def test_429_is_retried_on_the_other_peer_for_get_and_for_post_only_when_allow_l
 def test_the_per_peer_budget_spreads_load_and_answers_429_at_once_when_all_are_full(network, tmp_path):
     """openresty_peer_rps_limit 15 and peers that answer 429 above 15 per second of their own clock: at 24 RPS over
     two peers none is pushed past its limit (no 429 from a peer, at most 15 requests in any second); with one peer
-    down the other gets at most its limit and the rest gets 429 + Retry-After at once (never a hang, never the
-    peer's own 429); a GET's 429 from a peer is never the client's while the other one has room."""
+    down the other gets at most its limit and, without a queue (openresty_peer_queue_timeout 0), the rest gets
+    429 + Retry-After at once (never a hang, never the peer's own 429); a GET's 429 from a peer is never the
+    client's while the other one has room."""
     limit = 15
     peers = [Peer(network, {'SHS_QUIRK_RPS_LIMIT': limit}), Peer(network, {'SHS_QUIRK_RPS_LIMIT': limit})]
-    lb = LB(network, tmp_path, peers, openresty_peer_rps_limit=limit)
+    lb = LB(network, tmp_path, peers, openresty_peer_rps_limit=limit, openresty_peer_queue_timeout=0)
     both = paced([get(lb.http + '/ping')], rate=24, seconds=6)
     assert {r[2] for r in both} == {200}, {r[2] for r in both}
 
@@ -274,6 +275,48 @@ def test_the_per_peer_budget_spreads_load_and_answers_429_at_once_when_all_are_f
         assert not [r for r in seen if r[3] == 429], 'a peer was pushed past its limit'
         print('%s: busiest second %d requests (limit %d)' % (peer.host, busiest_second([r[0] for r in seen]), limit))
         assert busiest_second([r[0] for r in seen]) <= limit
+
+
+def test_a_short_overload_waits_in_line_for_room_and_a_long_one_gets_429_after_the_queue_timeout(network, tmp_path):
+    """One peer left (limit 15) and 24 RPS: for a 3 s burst every request is answered 200, the excess after waiting
+    in line for room, first come first served, and the peer never gets more than its limit in a second (no 429
+    from it); sustained, a request that found no room within openresty_peer_queue_timeout (3 s) gets the LB's
+    429 + Retry-After after that wait, not later (never a hang)."""
+    limit, queue_s = 15, 3
+    peer, gone = Peer(network, {'SHS_QUIRK_RPS_LIMIT': limit}), Peer(network, {'SHS_QUIRK_RPS_LIMIT': limit})
+    lb = LB(network, tmp_path, [peer, gone], openresty_peer_rps_limit=limit, openresty_peer_queue_timeout=queue_s)
+    docker('kill', gone.name)
+    wait_for(lambda: not lb.peer(gone.host)['up'], timeout=20, interval=0.1, what='the killed peer marked down')
+    time.sleep(1.2)  # the probes' budget window is past: the peer's whole budget is free
+
+    began = time.time()
+    burst = paced([get(lb.http + '/ping')], rate=24, seconds=2, workers=96)
+    waited = sorted(r[3] for r in burst)
+    print('\n24 RPS for 2 s on one peer (limit %d, queue %.1f s): %s, latency median %.0f ms, slowest %.0f ms'
+          % (limit, queue_s, sorted({r[2] for r in burst}), waited[len(waited) // 2] * 1000, waited[-1] * 1000))
+    assert {r[2] for r in burst} == {200}, [r[2] for r in burst]
+    assert waited[-1] > 0.3  # the excess waited for room ...
+    assert waited[-1] < queue_s  # ... and got it within the queue timeout
+    # first come, first served: the last requests of the burst waited longest
+    last, first = [r[3] for r in burst[-5:]], [r[3] for r in burst[:5]]
+    assert min(last) > max(first), (first, last)
+
+    time.sleep(1.2)
+    sustained = paced([get(lb.http + '/ping')], rate=30, seconds=8, workers=128)
+    ok = [r for r in sustained if r[2] == 200]
+    busy = [r for r in sustained if r[2] == 429]
+    print('30 RPS for 8 s: %d ok, %d 429 after %.2f-%.2f s, other %s'
+          % (len(ok), len(busy), min([r[3] for r in busy] or [0]), max([r[3] for r in busy] or [0]),
+             [r[2] for r in sustained if r[2] not in (200, 429)][:5]))
+    assert len(ok) + len(busy) == len(sustained)
+    assert busy and all(r[4].get('Retry-After') == '1' for r in busy)
+    assert all(queue_s - 0.1 < r[3] < queue_s + 1.0 for r in busy)  # waited the queue timeout, then the answer
+    assert len(ok) >= 0.8 * (limit - 1) * 8  # the peer's room was used
+
+    seen = [r for r in peer.requests() if r[0] >= began]
+    assert not [r for r in seen if r[3] == 429], 'the peer was pushed past its limit'
+    print('%s: busiest second %d requests (limit %d)' % (peer.host, busiest_second([r[0] for r in seen]), limit))
+    assert busiest_second([r[0] for r in seen]) <= limit
 
 
 def test_a_peer_whose_ping_is_sick_is_the_room_of_last_resort(network, tmp_path):

@@ -78,10 +78,10 @@ def test_nginx_conf_contents(tmp_path):
     assert 'balancer_by_lua_block' in conf
     assert 'proxy_next_upstream error timeout http_502 http_503 http_504 http_429;' in conf
     assert 'non_idempotent' not in conf.replace('(no "non_idempotent")', '')
-    # TTL 30: fresh 16 s (+1, nginx's whole-second clock), then stale for 12 s (the longest refresh: 2 peers x
-    # (1 + 5) s) while it is refreshed; 16 + 12 = TTL - 2.
-    assert 'proxy_cache_valid 200 16s;' in conf and 'inactive=30s' in conf
-    assert '200 "max-age=16, stale-while-revalidate=12";' in conf
+    # TTL 30: fresh 11 s (+1, nginx's whole-second clock), then stale for 17 s (the longest refresh: 5 s in line
+    # for a peer with room, then 2 peers x (1 + 5) s) while it is refreshed; 11 + 17 = TTL - 2.
+    assert 'proxy_cache_valid 200 11s;' in conf and 'inactive=30s' in conf
+    assert '200 "max-age=11, stale-while-revalidate=17";' in conf
     assert 'proxy_cache_lock on;' in conf and 'proxy_cache_background_update on;' in conf
     # nginx's use_stale "updating" would serve a stale entry for as long as the peers fail
     assert 'proxy_cache_use_stale' not in conf
@@ -198,6 +198,9 @@ def test_the_checker_limits_are_written_once_in_the_role(tmp_path):
     ({'openresty_retry_post_paths': '/operation'}, 'openresty_retry_post_paths'),
     ({'openresty_peer_rps_limit': -1}, 'openresty_peer_rps_limit must be 0 (no limit)'),
     ({'openresty_peer_rps_limit': 'lots'}, 'openresty_peer_rps_limit'),
+    ({'openresty_peer_queue_timeout': -1}, 'openresty_peer_queue_timeout must be 0 (no queue) to 60 seconds'),
+    ({'openresty_peer_queue_timeout': 61}, 'openresty_peer_queue_timeout must be 0 (no queue) to 60 seconds'),
+    ({'openresty_peer_queue_timeout': 'soon'}, 'openresty_peer_queue_timeout'),
 ])
 def test_bad_zero_downtime_vars_fail_naming_the_variable(tmp_path, bad, message):
     result, value = render_role(tmp_path, 'openresty', 'openresty_payload', dict(good(tmp_path), **bad), check=False)
@@ -212,32 +215,39 @@ def test_retry_post_paths_get_a_location_that_resends_posts(tmp_path):
     for path in ('/operation', '/api/v2/op_1.x~y'):
         block = conf.split('location = %s {' % path, 1)[1].split('\n        }\n', 1)[0]
         assert 'proxy_next_upstream error timeout http_502 http_503 http_504 http_429 non_idempotent;' in block
-        assert 'proxy_pass http://shs;' in block and 'admit("shs", "filmopoisk_rps", 99)' in block
+        assert 'proxy_pass http://shs;' in block and 'admit("shs", "filmopoisk_rps", 99, 5.0)' in block
     assert conf.count('non_idempotent;') == 2  # only there
 
 
-@pytest.mark.parametrize('extra,budget', [({}, 99), ({'openresty_peer_rps_limit': 20}, 19),
-                                          ({'openresty_peer_rps_limit': 20, 'openresty_healthcheck_interval': 300,
-                                            'openresty_healthcheck_timeout': 200}, 16),
-                                          ({'openresty_peer_rps_limit': 0}, 0)])
-def test_the_peer_budget_leaves_room_for_the_probes(tmp_path, extra, budget):
+@pytest.mark.parametrize('extra,budget,queue', [({}, 99, 5.0), ({'openresty_peer_rps_limit': 20}, 19, 5.0),
+                                                ({'openresty_peer_rps_limit': 20, 'openresty_healthcheck_interval': 300,
+                                                  'openresty_healthcheck_timeout': 200}, 16, 5.0),
+                                                ({'openresty_peer_rps_limit': 0}, 0, 5.0),
+                                                ({'openresty_peer_queue_timeout': 0}, 99, 0.0),
+                                                ({'openresty_peer_queue_timeout': '2.5'}, 99, 2.5)])
+def test_the_peer_budget_leaves_room_for_the_probes(tmp_path, extra, budget, queue):
     """The peer counts the LB's health probes in its limit too: the LB's budget is the limit less the probes a
-    second (0: no budget, no access check answers 429)."""
+    second (0: no budget, no access check answers 429); a request finding no room waits in line up to
+    openresty_peer_queue_timeout."""
     _, payload = render_role(tmp_path, 'openresty', 'openresty_payload', good(tmp_path, **extra))
     conf = files(payload)['/etc/filmopoisk/openresty/nginx.conf']['content']
     assert 'balance("shs", "filmopoisk_rps", %d)' % budget in conf
-    assert conf.count('admit("shs", "filmopoisk_rps", %d)' % budget) == 2  # location / and the cache's fill server
+    # location / and the cache's fill server
+    assert conf.count('admit("shs", "filmopoisk_rps", %d, %s)' % (budget, queue)) == 2
     assert 'lua_shared_dict filmopoisk_rps 1m;' in conf
 
 
 @pytest.mark.parametrize('extra,valid,stale,longest', [
-    ({}, 46, 12, 12),                                       # 2 peers x (1 + 5) s
+    ({}, 41, 17, 17),                                       # the queue's 5 s + 2 peers x (1 + 5) s
+    ({'openresty_peer_queue_timeout': 0}, 46, 12, 12),      # no queue
+    ({'openresty_peer_rps_limit': 0}, 46, 12, 12),          # no budget, so no queue
+    ({'openresty_peer_queue_timeout': 0.5}, 45, 13, 13),    # whole seconds
     ({'openresty_cache_ttl': 10, 'openresty_proxy_read_timeout': 2, 'openresty_proxy_next_upstream_timeout': 3},
-     2, 6, 6),                                              # min(2 x 3, 3 + 3)
-    ({'openresty_cache_ttl': 6}, 1, 3, 12),                 # short TTL: the stale window is what is left
-    ({'openresty_cache_ttl': 2}, 1, 0, 12),                 # the shortest: no stale serving
+     1, 7, 11),                                             # 5 + min(2 x 3, 3 + 3)
+    ({'openresty_cache_ttl': 6}, 1, 3, 17),                 # short TTL: the stale window is what is left
+    ({'openresty_cache_ttl': 2}, 1, 0, 17),                 # the shortest: no stale serving
     ({'openresty_upstream_peers': PEERS + ['shs-3.ru-central1.internal'], 'openresty_proxy_next_upstream_timeout': 0},
-     40, 18, 18),                                           # 3 peers, unbounded retries
+     35, 23, 23),                                           # 5 + 3 peers, unbounded retries
 ])
 def test_cache_timings_keep_every_response_within_the_ttl(tmp_path, extra, valid, stale, longest):
     """valid + stale = TTL - 2 (nginx's whole-second clock, transit), the stale window covers the longest refresh

@@ -12,20 +12,31 @@
 -- The budget: `shm` (a lua_shared_dict) counts the requests sent to each peer per 100 ms; a peer has room while
 -- its count over the current and the previous 10 slices (1.0-1.1 s) is below `n` requests. So every window of
 -- one second, wherever it starts, holds at most `n`: the reference service (and bingo) counts fixed one-second
--- windows of its own clock, which the LB cannot see. A peer without room is skipped while another has some;
--- admit() answers 429 at once when none has (n = 0: no budget). A 429 from a peer anyway (another LB node sends
--- to it too) marks it full for FULL_S.
+-- windows of its own clock, which the LB cannot see. A peer without room is skipped while another has some. A 429
+-- from a peer anyway (another LB node sends to it too) marks it full for FULL_S (n = 0: no budget).
+--
+-- When no peer has room, admit() queues the request for up to `queue_s` seconds (openresty_peer_queue_timeout,
+-- like HAProxy's server queue and `timeout queue`): a short overload, such as one peer restarting while the other
+-- takes all the load, costs latency instead of errors. The line is this worker's, first come first served: only
+-- its oldest request polls for room (every POLL_S; the others sleep until the one before them leaves), and a
+-- newcomer joins the line while it is not empty. A request that waited `queue_s` in vain gets the 429 (Retry-After:
+-- 1); with queue_s = 0 every such request gets it at once.
 
 local M = {}
 
 local ngx = ngx
 local healthcheck = require "filmopoisk.healthcheck"
+local semaphore = require "ngx.semaphore"
 local floor = math.floor
 
 local SLICES_PER_S = 10
 local FULL_S = 0.1
+local POLL_S = 0.02    -- the oldest queued request looks for room this often
+local NUDGE_S = 0.25   -- the others check that the line still moves this often
+local STALE_S = 1      -- a queued request not seen for this long left without saying so (its request was ended)
 
 local position = {}  -- round-robin position of this worker, per upstream
+local lines = {}     -- this worker's queued requests, per upstream: {first = i, last = j, [i] = entry, ...}
 
 local function fail(...)
     ngx.log(ngx.ERR, "filmopoisk.balancer: ", ...)
@@ -98,30 +109,92 @@ local function pick(ctx, name, shm, budget)
     return fallback, false
 end
 
--- access_by_lua: choose the first peer now, so that a request no peer has room for is answered at once
--- (429, Retry-After: 1) instead of being sent to a peer at its limit.
+-- access_by_lua: choose the first peer now, so that a request no peer has room for waits for room (queue_s) or is
+-- answered 429 (Retry-After: 1) instead of being sent to a peer at its limit.
 local BUSY = '{"error": "Too many requests: every peer is at its limit", "status": 429}'
 
-function M.admit(name, shm, budget)
-    if budget <= 0 then
-        return
+local function busy()
+    ngx.status = 429
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Retry-After"] = "1"
+    ngx.print(BUSY)
+    return ngx.exit(429)
+end
+
+-- The line's oldest entry still waiting (entries that left, or were not seen for STALE_S, are dropped).
+local function oldest(line, now)
+    while line.first <= line.last do
+        local entry = line[line.first]
+        if not entry.gone and now - entry.seen < STALE_S then
+            return entry
+        end
+        entry.dropped = not entry.gone  -- still waiting, but its coroutine was not resumed for STALE_S
+        line[line.first] = nil
+        line.first = line.first + 1
     end
+end
+
+local function leave(line, entry)
+    entry.gone = true
+    local next_entry = oldest(line, ngx.now())
+    if next_entry then
+        next_entry.sema:post(1)  -- its turn: it looks for room now
+    end
+end
+
+-- Sets this request's peer order and first peer when one has room; false when none has (or no order: the
+-- balancer reports that).
+local function place(name, shm, budget)
     local checker = healthcheck.get(name)
     local order = checker and order_of(name, checker, true)
     if not order then
-        return  -- the balancer reports it
+        return true
     end
     local ctx = ngx.ctx
     ctx.fp_order, ctx.fp_tried = order, {}
     local first, room = pick(ctx, name, shm, budget)
-    if not room then
-        ngx.status = 429
-        ngx.header["Content-Type"] = "application/json"
-        ngx.header["Retry-After"] = "1"
-        ngx.print(BUSY)
-        return ngx.exit(429)
+    if room then
+        ctx.fp_first = first
     end
-    ctx.fp_first = first
+    return room
+end
+
+function M.admit(name, shm, budget, queue_s)
+    if budget <= 0 then
+        return
+    end
+    queue_s = queue_s or 0
+    local line = lines[name]
+    if not line then
+        line = {first = 1, last = 0}
+        lines[name] = line
+    end
+    local now = ngx.now()
+    -- while others wait, a newcomer queues behind them (first come, first served)
+    if (queue_s <= 0 or not oldest(line, now)) and place(name, shm, budget) then
+        return
+    end
+    if queue_s <= 0 then
+        return busy()
+    end
+    local entry = {seen = now, sema = semaphore.new()}
+    line.last = line.last + 1
+    line[line.last] = entry
+    local deadline = now + queue_s
+    while true do
+        local head = entry.dropped or oldest(line, now) == entry
+        if head and place(name, shm, budget) then
+            return leave(line, entry)
+        end
+        if now >= deadline then
+            leave(line, entry)
+            return busy()
+        end
+        entry.sema:wait(math.min(head and POLL_S or NUDGE_S, deadline - now))
+        ngx.update_time()
+        now = ngx.now()
+        entry.seen = now
+    end
 end
 
 function M.balance(name, shm, budget)
