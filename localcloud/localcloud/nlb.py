@@ -186,6 +186,7 @@ class DataPlane:
         self._generation = 0      # bumped by changed()
         self._applied = -1        # the generation the running HAProxy has
         self._applied_event = threading.Condition()
+        self._removed = False     # no container while there is no listener (checked once)
 
     # -- API --------------------------------------------------------------------------------------------
     def start(self):
@@ -281,20 +282,24 @@ class DataPlane:
     def _apply(self):
         text = self._desired()
         path = os.path.join(self.dir, CONFIG)
-        running = self._running()
         if text is None:
-            if running is not None:
+            # No listener: the container goes (looked up once, not every round while there is none).
+            if not self._removed and self._running() is not None:
                 log.info('no listener left: removing %s', self.container)
                 docker('rm', '-f', self.container)
+            self._removed = True
             return
+        self._removed = False
         try:
             with open(path) as handle:
                 current = handle.read()
         except FileNotFoundError:
             current = None
         wanted = text.split('description ', 1)[1].split('\n', 1)[0]
-        if current == text and running == 'running' and self._serving() == wanted:
+        # The usual round: HAProxy answers on its socket with this configuration (no docker call, once a second).
+        if current == text and self._serving() == wanted:
             return
+        running = self._running()
         if current != text:
             temp = path + '.tmp'
             with open(temp, 'w') as handle:

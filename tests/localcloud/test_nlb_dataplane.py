@@ -17,6 +17,7 @@ A localcloud of its own (the test kills it); the payload is python's http.server
 
 import os
 import signal
+import subprocess
 import threading
 import time
 import urllib.request
@@ -42,6 +43,7 @@ from yandex.cloud.vpc.v1.security_group_service_pb2_grpc import SecurityGroupSer
 from helpers import rpc_error, run, unique
 from iam_support import INSTANCE_GROUP_ROLES, grant
 from instance_group_support import ping_metadata, random_cidr, remove_nodes
+from localcloud import nlb
 from localcloud_fixture import LocalCloudServer
 from support import free_listener_port, wait_for
 from test_vpc import make_network, make_subnet
@@ -225,12 +227,20 @@ def test_group_behind_a_network_load_balancer(own_cloud):
     assert targets(sdk, target_group_id) == addresses and states() == [(a, 'HEALTHY') for a in addresses]
     assert get(url).split()[0] in ('1', '2')
 
-    # Deleting the balancer closes its listener; then the group goes, and its target group with it.
+    # Deleting the balancer closes its listener (the last one: the data plane's container goes); then the group
+    # goes, and its target group with it.
     run(sdk, nlbs.Delete(nlb_svc.DeleteNetworkLoadBalancerRequest(network_load_balancer_id=balancer.id)))
     wait_for(lambda: not _answers(url), 15, interval=0.2, what='the listener closed')
+    wait_for(lambda: not _dataplane_containers(server.state_dir), 15, interval=0.2, what='the data plane removed')
     run(sdk, stub.Delete(svc.DeleteInstanceGroupRequest(instance_group_id=group.id)))
     rpc_error(lambda: sdk.client(TargetGroupServiceStub).Get(tg_svc.GetTargetGroupRequest(
         target_group_id=target_group_id)), grpc.StatusCode.NOT_FOUND)
+
+
+def _dataplane_containers(state_dir):
+    owner = nlb.DataPlane(state_dir, store=None).owner
+    return subprocess.run(['docker', 'ps', '-aq', '--filter', 'label=%s=%s' % (nlb.OWNER_LABEL, owner)],
+                          stdout=subprocess.PIPE, text=True, check=True).stdout.split()
 
 
 def _answers(url):
