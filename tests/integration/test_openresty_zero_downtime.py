@@ -62,8 +62,12 @@ class Peer:
                        r['status']) for r in records if r.get('msg') == 'request completed')
 
 
+def lb_name():
+    return 'fp-test-zd-lb-' + uuid.uuid4().hex[:6]
+
+
 class LB:
-    def __init__(self, network, tmp_path, peers, **role_vars):
+    def __init__(self, network, tmp_path, peers, name=None, **role_vars):
         gateway = json.loads(docker('network', 'inspect', network).stdout)[0]['IPAM']['Config'][0]
         self.subnet = gateway['Subnet']
         tmp = tmp_path / uuid.uuid4().hex[:6]
@@ -81,7 +85,7 @@ class LB:
         write_files(self.payload, root)
         self.conf = next(f['content'] for f in self.payload['files'] if f['path'].endswith('/nginx.conf'))
         self.service = self.payload['compose']['services']['openresty']
-        self.name = 'fp-test-zd-lb-' + uuid.uuid4().hex[:6]
+        self.name = name or lb_name()
         self.alias = self.name + '.zd.test'
         docker('run', '-d', '--label', TEST_LABEL, '--label', 'fp-zd-net=' + network, '--name', self.name,
                '--network', network, '--network-alias', self.alias, *compose_to_docker_args(self.service, root),
@@ -278,7 +282,7 @@ def test_the_per_peer_budget_spreads_load_and_answers_429_at_once_when_all_are_f
 
 
 def test_a_short_overload_waits_in_line_for_room_and_a_long_one_gets_429_after_the_queue_timeout(network, tmp_path):
-    """One peer left (limit 15) and 24 RPS: for a 3 s burst every request is answered 200, the excess after waiting
+    """One peer left (limit 15) and 24 RPS: for a 1.5 s burst every request is answered 200, the excess after waiting
     in line for room, first come first served, and the peer never gets more than its limit in a second (no 429
     from it); sustained, a request that found no room within openresty_peer_queue_timeout (3 s) gets the LB's
     429 + Retry-After after that wait, not later (never a hang)."""
@@ -290,9 +294,9 @@ def test_a_short_overload_waits_in_line_for_room_and_a_long_one_gets_429_after_t
     time.sleep(1.2)  # the probes' budget window is past: the peer's whole budget is free
 
     began = time.time()
-    burst = paced([get(lb.http + '/ping')], rate=24, seconds=2, workers=96)
+    burst = paced([get(lb.http + '/ping')], rate=24, seconds=1.5, workers=96)
     waited = sorted(r[3] for r in burst)
-    print('\n24 RPS for 2 s on one peer (limit %d, queue %.1f s): %s, latency median %.0f ms, slowest %.0f ms'
+    print('\n24 RPS for 1.5 s on one peer (limit %d, queue %.1f s): %s, latency median %.0f ms, slowest %.0f ms'
           % (limit, queue_s, sorted({r[2] for r in burst}), waited[len(waited) // 2] * 1000, waited[-1] * 1000))
     assert {r[2] for r in burst} == {200}, [r[2] for r in burst]
     assert waited[-1] > 0.3  # the excess waited for room ...
@@ -317,6 +321,47 @@ def test_a_short_overload_waits_in_line_for_room_and_a_long_one_gets_429_after_t
     assert not [r for r in seen if r[3] == 429], 'the peer was pushed past its limit'
     print('%s: busiest second %d requests (limit %d)' % (peer.host, busiest_second([r[0] for r in seen]), limit))
     assert busiest_second([r[0] for r in seen]) <= limit
+
+
+def test_lb_nodes_share_the_peers_limit_and_a_stopped_nodes_share_goes_to_the_other(network, tmp_path):
+    """Two LB nodes in front of one peer (limit 20), each listing both in openresty_lb_nodes: while both are up each
+    takes 20 / 2 less its probe (9 a second); the other one stopped (its /lb-alive answers 503 from the start of the
+    graceful stop), the node left takes the whole limit (19) within a few seconds, and its traffic gets the room."""
+    limit = 20
+    peer = Peer(network, {'SHS_QUIRK_RPS_LIMIT': limit})
+    names = [lb_name(), lb_name()]
+    nodes = [name + '.zd.test' for name in names]
+    a, b = [LB(network, tmp_path, [peer], name=name, openresty_lb_nodes=nodes, openresty_peer_rps_limit=limit,
+               openresty_peer_queue_timeout=0) for name in names]
+    wait_for(lambda: a.health()['budget']['lb_nodes_up'] == 2, timeout=20, interval=0.2, what='both LB nodes up')
+    assert a.health()['budget'] == {'limit': limit, 'lb_nodes_up': 2, 'per_peer': 9, 'queue_s': 0}
+
+    time.sleep(1.2)
+    began = time.time()
+    shared = paced([get(a.http + '/')], rate=25, seconds=4, workers=64)
+    served_shared = [r for r in shared if r[2] == 200]
+    seen = [r[0] for r in peer.requests() if r[0] >= began and r[2] == '/']
+    print('\nboth nodes up: %d of %d served through one node (budget 9/s), busiest second at the peer %d'
+          % (len(served_shared), len(shared), busiest_second(seen)))
+    assert {r[2] for r in shared} == {200, 429}
+    assert busiest_second(seen) <= 9
+
+    stopping = threading.Thread(target=docker, args=('stop', b.name))
+    stopped_at = time.monotonic()
+    stopping.start()
+    wait_for(lambda: a.health()['budget']['lb_nodes_up'] == 1, timeout=10, interval=0.1,
+             what='the stopped node seen down')
+    seen_down = time.monotonic() - stopped_at
+    stopping.join()
+    assert a.health()['budget']['per_peer'] == 19
+    time.sleep(1.2)
+    alone = paced([get(a.http + '/')], rate=25, seconds=4, workers=64)
+    served_alone = [r for r in alone if r[2] == 200]
+    print('the other node stopped: seen down after %.1f s; %d of %d served (budget 19/s)'
+          % (seen_down, len(served_alone), len(alone)))
+    assert seen_down < 4  # its /lb-alive failed twice (every second) while it drained (3 s)
+    assert len(served_alone) >= 0.8 * 19 * 4 and len(served_alone) > 1.5 * len(served_shared)
+    assert not [r for r in peer.requests() if r[0] >= began and r[3] == 429], 'the peer was pushed past its limit'
 
 
 def test_a_peer_whose_ping_is_sick_is_the_room_of_last_resort(network, tmp_path):

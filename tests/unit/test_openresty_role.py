@@ -74,7 +74,7 @@ def test_nginx_conf_contents(tmp_path):
     for line in ('name = "shs",', 'shm = "filmopoisk_health",', 'passive_fall = 3,', 'resolvers = {  },',
                  'resolv_conf = "/etc/resolv.conf",'):
         assert line in init, line
-    assert 'balance("shs", "filmopoisk_rps", 99)' in conf and 'page("shs")' in conf and 'metrics").page("filmopoisk_metrics")' in conf
+    assert 'balance("shs")' in conf and 'page("shs")' in conf and 'metrics").page("filmopoisk_metrics")' in conf
     assert 'balancer_by_lua_block' in conf
     assert 'proxy_next_upstream error timeout http_502 http_503 http_504 http_429;' in conf
     assert 'non_idempotent' not in conf.replace('(no "non_idempotent")', '')
@@ -201,6 +201,10 @@ def test_the_checker_limits_are_written_once_in_the_role(tmp_path):
     ({'openresty_peer_queue_timeout': -1}, 'openresty_peer_queue_timeout must be 0 (no queue) to 60 seconds'),
     ({'openresty_peer_queue_timeout': 61}, 'openresty_peer_queue_timeout must be 0 (no queue) to 60 seconds'),
     ({'openresty_peer_queue_timeout': 'soon'}, 'openresty_peer_queue_timeout'),
+    ({'openresty_lb_nodes': ['lb one']}, 'openresty_lb_nodes must be host names or IPv4 addresses'),
+    ({'openresty_lb_nodes': ['lb-1', 'lb-1']}, 'openresty_lb_nodes has duplicates'),
+    ({'openresty_lb_nodes': 'lb-1'}, 'openresty_lb_nodes'),
+    ({'openresty_retry_post_paths': ['/lb-alive']}, "openresty_retry_post_paths must not hold the LB's own paths"),
 ])
 def test_bad_zero_downtime_vars_fail_naming_the_variable(tmp_path, bad, message):
     result, value = render_role(tmp_path, 'openresty', 'openresty_payload', dict(good(tmp_path), **bad), check=False)
@@ -215,26 +219,56 @@ def test_retry_post_paths_get_a_location_that_resends_posts(tmp_path):
     for path in ('/operation', '/api/v2/op_1.x~y'):
         block = conf.split('location = %s {' % path, 1)[1].split('\n        }\n', 1)[0]
         assert 'proxy_next_upstream error timeout http_502 http_503 http_504 http_429 non_idempotent;' in block
-        assert 'proxy_pass http://shs;' in block and 'admit("shs", "filmopoisk_rps", 99, 5.0)' in block
+        assert 'proxy_pass http://shs;' in block and 'admit("shs")' in block
     assert conf.count('non_idempotent;') == 2  # only there
 
 
-@pytest.mark.parametrize('extra,budget,queue', [({}, 99, 5.0), ({'openresty_peer_rps_limit': 20}, 19, 5.0),
-                                                ({'openresty_peer_rps_limit': 20, 'openresty_healthcheck_interval': 300,
-                                                  'openresty_healthcheck_timeout': 200}, 16, 5.0),
-                                                ({'openresty_peer_rps_limit': 0}, 0, 5.0),
-                                                ({'openresty_peer_queue_timeout': 0}, 99, 0.0),
-                                                ({'openresty_peer_queue_timeout': '2.5'}, 99, 2.5)])
-def test_the_peer_budget_leaves_room_for_the_probes(tmp_path, extra, budget, queue):
-    """The peer counts the LB's health probes in its limit too: the LB's budget is the limit less the probes a
-    second (0: no budget, no access check answers 429); a request finding no room waits in line up to
-    openresty_peer_queue_timeout."""
+def budget_settings(conf):
+    block = conf.split('require("filmopoisk.balancer").configure("shs", {', 1)[1].split('})', 1)[0]
+    return dict(re.findall(r'^\s+(\w+) = (.+),$', block, re.M))
+
+
+@pytest.mark.parametrize('extra,limit,probes,queue', [
+    ({}, '100', '1', '5.0'),
+    ({'openresty_peer_rps_limit': 20}, '20', '1', '5.0'),
+    ({'openresty_peer_rps_limit': 20, 'openresty_healthcheck_interval': 300, 'openresty_healthcheck_timeout': 200},
+     '20', '4', '5.0'),
+    ({'openresty_peer_rps_limit': 0}, '0', '1', '5.0'),
+    ({'openresty_peer_queue_timeout': 0}, '100', '1', '0.0'),
+    ({'openresty_peer_queue_timeout': '2.5'}, '100', '1', '2.5'),
+])
+def test_the_peer_budget_leaves_room_for_the_probes(tmp_path, extra, limit, probes, queue):
+    """The peer counts the LB's health probes in its limit too: the balancer takes the probes a second off the
+    limit (0: no budget, no access check answers 429); a request finding no room waits in line up to
+    openresty_peer_queue_timeout. Without openresty_lb_nodes this node takes the whole limit (no share)."""
     _, payload = render_role(tmp_path, 'openresty', 'openresty_payload', good(tmp_path, **extra))
     conf = files(payload)['/etc/filmopoisk/openresty/nginx.conf']['content']
-    assert 'balance("shs", "filmopoisk_rps", %d)' % budget in conf
-    # location / and the cache's fill server
-    assert conf.count('admit("shs", "filmopoisk_rps", %d, %s)' % (budget, queue)) == 2
+    assert budget_settings(conf) == {'shm': '"filmopoisk_rps"', 'limit': limit, 'probes': probes, 'queue': queue,
+                                     'share': 'nil'}
+    assert 'balance("shs")' in conf
+    assert conf.count('admit("shs")') == 2  # location / and the cache's fill server
     assert 'lua_shared_dict filmopoisk_rps 1m;' in conf
+    assert conf.count('healthcheck.new({') == 1
+
+
+def test_lb_nodes_check_each_other_and_share_the_peers_limit(tmp_path):
+    """openresty_lb_nodes: a second checker ("lb") probes every LB node's /lb-alive on the HTTP port each second,
+    and the budget takes the peers' limit over the nodes it finds up; /lb-alive answers without the status
+    pages' allow list (the nodes' addresses need not be in it)."""
+    nodes = ['shs-lb-1.ru-central1.internal', 'shs-lb-2.ru-central1.internal']
+    _, payload = render_role(tmp_path, 'openresty', 'openresty_payload', good(
+        tmp_path, openresty_lb_nodes=nodes, openresty_peer_rps_limit=98, openresty_http_port=8080))
+    conf = files(payload)['/etc/filmopoisk/openresty/nginx.conf']['content']
+    assert budget_settings(conf)['share'] == '"lb"' and budget_settings(conf)['limit'] == '98'
+    checker = conf.split('healthcheck.new({', 2)[2].split('}, limits))', 1)[0]
+    assert 'name = "lb",' in checker
+    for node in nodes:
+        assert '{ name = "%s", host = "%s", port = 8080 }' % (node, node) in checker
+    for line in ('http_req = "GET /lb-alive HTTP/1.0\\r\\nHost: lb\\r\\n\\r\\n",', 'interval = 1000,',
+                 'timeout = 500,', 'fall = 2,', 'passive_fall = 0,'):
+        assert line in checker, line
+    block = conf.split('location = /lb-alive {', 1)[1].split('}\n        }', 1)[0]
+    assert 'require("filmopoisk.drain").alive()' in block and 'allow' not in block and 'deny' not in block
 
 
 @pytest.mark.parametrize('extra,valid,stale,longest', [

@@ -1,8 +1,10 @@
 -- filmopoisk.balancer: peer choice for balancer_by_lua, from a filmopoisk.healthcheck checker, with a per-peer
 -- request budget (openresty_peer_rps_limit).
 --
---   upstream shs { server 0.0.0.1; balancer_by_lua_block { require("filmopoisk.balancer").balance("shs", shm, n) } }
---   location / { access_by_lua_block { require("filmopoisk.balancer").admit("shs", shm, n) } proxy_pass http://shs; }
+--   init_by_lua_block { require("filmopoisk.balancer").configure("shs", { shm = , limit = , probes = , queue = ,
+--                                                                        share = "lb" }) }
+--   upstream shs { server 0.0.0.1; balancer_by_lua_block { require("filmopoisk.balancer").balance("shs") } }
+--   location / { access_by_lua_block { require("filmopoisk.balancer").admit("shs") } proxy_pass http://shs; }
 --
 -- Round robin over the peers that are up and have an address; retries (proxy_next_upstream) go to the
 -- next one, and each retry reports the failed peer to the checker (passive ejection) unless the peer answered
@@ -10,17 +12,21 @@
 -- must not turn into an outage).
 --
 -- The budget: `shm` (a lua_shared_dict) counts the requests sent to each peer per 100 ms; a peer has room while
--- its count over the current and the previous 10 slices (1.0-1.1 s) is below `n` requests. So every window of
+-- its count over the current and the previous 10 slices (1.0-1.1 s) is below the budget `n`. So every window of
 -- one second, wherever it starts, holds at most `n`: the reference service (and bingo) counts fixed one-second
 -- windows of its own clock, which the LB cannot see. A peer without room is skipped while another has some. A 429
--- from a peer anyway (another LB node sends to it too) marks it full for FULL_S (n = 0: no budget).
+-- from a peer anyway (another LB node sends to it too) marks it full for FULL_S. `n` is this node's share of the
+-- peer's `limit` (0: no budget): the limit over the LB nodes up on the `share` checker (the LB nodes in front of
+-- the same peers, this one included, openresty_lb_nodes; none: this node alone), less the `probes` this node's
+-- health checker sends each peer a second. When an LB node is lost or stops, the others' shares grow as soon as
+-- their checker sees it down.
 --
--- When no peer has room, admit() queues the request for up to `queue_s` seconds (openresty_peer_queue_timeout,
+-- When no peer has room, admit() queues the request for up to `queue` seconds (openresty_peer_queue_timeout,
 -- like HAProxy's server queue and `timeout queue`): a short overload, such as one peer restarting while the other
 -- takes all the load, costs latency instead of errors. The line is this worker's, first come first served: only
 -- its oldest request polls for room (every POLL_S; the others sleep until the one before them leaves), and a
--- newcomer joins the line while it is not empty. A request that waited `queue_s` in vain gets the 429 (Retry-After:
--- 1); with queue_s = 0 every such request gets it at once.
+-- newcomer joins the line while it is not empty. A request that waited `queue` in vain gets the 429 (Retry-After:
+-- 1); with queue = 0 every such request gets it at once.
 
 local M = {}
 
@@ -37,6 +43,38 @@ local STALE_S = 1      -- a queued request not seen for this long left without s
 
 local position = {}  -- round-robin position of this worker, per upstream
 local lines = {}     -- this worker's queued requests, per upstream: {first = i, last = j, [i] = entry, ...}
+local configs = {}   -- the budget's settings, per upstream (configure)
+local NO_BUDGET = { shm = "", limit = 0, probes = 0, queue = 0 }
+
+-- From init_by_lua (inherited by the workers): the budget of upstream `name`.
+function M.configure(name, opts)
+    configs[name] = { shm = opts.shm or "", limit = opts.limit or 0, probes = opts.probes or 0,
+                      queue = opts.queue or 0, share = opts.share }
+end
+
+-- This node's budget per peer now: its share of the limit less its probes, at least 1; 0: no budget.
+local function budget_of(conf)
+    if conf.limit <= 0 then
+        return 0
+    end
+    local nodes = 1
+    local share = conf.share and healthcheck.get(conf.share)
+    if share then
+        nodes = math.max(#(share:targets()), 1)
+    end
+    return math.max(floor(conf.limit / nodes) - conf.probes, 1), nodes
+end
+
+-- For the health page: the peers' limit, the LB nodes sharing it that are up (1 without a share) and this node's
+-- budget per peer now; nil when upstream `name` has no budget.
+function M.budget(name)
+    local conf = configs[name]
+    if not conf or conf.limit <= 0 then
+        return nil
+    end
+    local budget, nodes = budget_of(conf)
+    return { limit = conf.limit, lb_nodes_up = nodes, per_peer = budget, queue_s = conf.queue }
+end
 
 local function fail(...)
     ngx.log(ngx.ERR, "filmopoisk.balancer: ", ...)
@@ -159,11 +197,13 @@ local function place(name, shm, budget)
     return room
 end
 
-function M.admit(name, shm, budget, queue_s)
+function M.admit(name)
+    local conf = configs[name] or NO_BUDGET
+    local shm, queue_s = conf.shm, conf.queue
+    local budget = budget_of(conf)
     if budget <= 0 then
         return
     end
-    queue_s = queue_s or 0
     local line = lines[name]
     if not line then
         line = {first = 1, last = 0}
@@ -183,7 +223,7 @@ function M.admit(name, shm, budget, queue_s)
     local deadline = now + queue_s
     while true do
         local head = entry.dropped or oldest(line, now) == entry
-        if head and place(name, shm, budget) then
+        if head and place(name, shm, budget_of(conf)) then
             return leave(line, entry)
         end
         if now >= deadline then
@@ -197,13 +237,14 @@ function M.admit(name, shm, budget, queue_s)
     end
 end
 
-function M.balance(name, shm, budget)
+function M.balance(name)
     local balancer = require "ngx.balancer"
     local checker = healthcheck.get(name)
     if not checker then
         return fail("no health checker for upstream ", name)
     end
-    shm, budget = shm or "", budget or 0
+    local conf = configs[name] or NO_BUDGET
+    local shm, budget = conf.shm, budget_of(conf)
     local ctx = ngx.ctx
     local current
     if not ctx.fp_try then
