@@ -207,7 +207,7 @@ http {
         local function settings(name, port, fall)
             return { name = name, shm = "health", peers = { { name = name .. "-peer", host = "%(host)s", port = port } },
                      http_req = "GET /ping HTTP/1.0\r\nHost: shs\r\n\r\n", interval = 300, timeout = 200,
-                     fall = fall, rise = 1, valid_statuses = { 200 }, concurrency = 1, passive_fall = 0,
+                     fall = fall, rise = 1, valid_statuses = { 200 }, concurrency = 1, passive_fall = 0, body_bytes = 0,
                      resolvers = {}, resolv_conf = "/etc/resolv.conf" }
         end
         assert(healthcheck.new(settings("good", %(port)d, 2)))

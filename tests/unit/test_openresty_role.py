@@ -70,7 +70,7 @@ def test_nginx_conf_contents(tmp_path):
     init = conf.split('healthcheck.new({', 1)[1].split('}, limits))', 1)[0]
     schema = (LUA_DIR / 'healthcheck.lua').read_text().split('M.SCHEMA = {', 1)[1].split('\nlocal ', 1)[0]
     top_level = set(re.findall(r'^        (\w+) = ', schema, re.M))
-    assert top_level == set(re.findall(r'^            (\w+) = ', init, re.M)) and len(top_level) == 13
+    assert top_level == set(re.findall(r'^            (\w+) = ', init, re.M)) and len(top_level) == 14
     for line in ('name = "shs",', 'shm = "filmopoisk_health",', 'passive_fall = 3,', 'resolvers = {  },',
                  'resolv_conf = "/etc/resolv.conf",'):
         assert line in init, line
@@ -252,9 +252,9 @@ def test_the_peer_budget_leaves_room_for_the_probes(tmp_path, extra, limit, prob
 
 
 def test_lb_nodes_check_each_other_and_share_the_peers_limit(tmp_path):
-    """openresty_lb_nodes: a second checker ("lb") probes every LB node's /lb-alive on the HTTP port each second,
-    and the budget takes the peers' limit over the nodes it finds up; /lb-alive answers without the status
-    pages' allow list (the nodes' addresses need not be in it)."""
+    """openresty_lb_nodes: a second checker ("lb") probes every LB node's /lb-alive on the HTTP port each second and
+    keeps its answer (the node's load), and the budget shares the peers' limit among the nodes it finds up;
+    /lb-alive answers without the status pages' allow list (the nodes' addresses need not be in it)."""
     nodes = ['shs-lb-1.ru-central1.internal', 'shs-lb-2.ru-central1.internal']
     _, payload = render_role(tmp_path, 'openresty', 'openresty_payload', good(
         tmp_path, openresty_lb_nodes=nodes, openresty_peer_rps_limit=98, openresty_http_port=8080))
@@ -265,10 +265,11 @@ def test_lb_nodes_check_each_other_and_share_the_peers_limit(tmp_path):
     for node in nodes:
         assert '{ name = "%s", host = "%s", port = 8080 }' % (node, node) in checker
     for line in ('http_req = "GET /lb-alive HTTP/1.0\\r\\nHost: lb\\r\\n\\r\\n",', 'interval = 1000,',
-                 'timeout = 500,', 'fall = 2,', 'passive_fall = 0,'):
+                 'timeout = 500,', 'fall = 2,', 'passive_fall = 0,', 'body_bytes = 64,'):
         assert line in checker, line
     block = conf.split('location = /lb-alive {', 1)[1].split('}\n        }', 1)[0]
-    assert 'require("filmopoisk.drain").alive()' in block and 'allow' not in block and 'deny' not in block
+    assert 'require("filmopoisk.balancer").alive("shs")' in block and 'allow' not in block and 'deny' not in block
+    assert 'body_bytes = 0,' in conf.split('healthcheck.new({', 2)[1]  # the app's checker reads no body
 
 
 @pytest.mark.parametrize('extra,valid,stale,longest', [

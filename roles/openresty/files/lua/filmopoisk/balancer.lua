@@ -16,10 +16,12 @@
 -- one second, wherever it starts, holds at most `n`: the reference service (and bingo) counts fixed one-second
 -- windows of its own clock, which the LB cannot see. A peer without room is skipped while another has some. A 429
 -- from a peer anyway (another LB node sends to it too) marks it full for FULL_S. `n` is this node's share of the
--- peer's `limit` (0: no budget): the limit over the LB nodes up on the `share` checker (the LB nodes in front of
--- the same peers, this one included, openresty_lb_nodes; none: this node alone), less the `probes` this node's
--- health checker sends each peer a second. When an LB node is lost or stops, the others' shares grow as soon as
--- their checker sees it down.
+-- peer's `limit` (0: no budget), less the `probes` its health checker sends each peer a second. The share: the
+-- LB nodes in front of the same peers (openresty_lb_nodes, this one included) are the `share` checker's peers;
+-- each answers alive() with the requests a second it wants sent to the peers (its demand, counted by admit()),
+-- and the nodes up split the limit by demand: limit x (mine + 1) / (all + nodes up). So a node the network load
+-- balancer sends more traffic gets more of the limit, and a lost or stopping node's share goes to the others as
+-- soon as their checker sees it down (without the checker: this node alone, the whole limit).
 --
 -- When no peer has room, admit() queues the request for up to `queue` seconds (openresty_peer_queue_timeout,
 -- like HAProxy's server queue and `timeout queue`): a short overload, such as one peer restarting while the other
@@ -46,35 +48,91 @@ local lines = {}     -- this worker's queued requests, per upstream: {first = i,
 local configs = {}   -- the budget's settings, per upstream (configure)
 local NO_BUDGET = { shm = "", limit = 0, probes = 0, queue = 0 }
 
+-- This LB node's id in alive()'s answer: how it tells its own entry among the `share` checker's peers.
+local function new_node_id()
+    local file = io.open("/proc/sys/kernel/random/uuid", "r")
+    local id = file and file:read("*l")
+    if file then
+        file:close()
+    end
+    return (id or tostring(ngx.now())):gsub("[^%w]", "")
+end
+
 -- From init_by_lua (inherited by the workers): the budget of upstream `name`.
 function M.configure(name, opts)
     configs[name] = { shm = opts.shm or "", limit = opts.limit or 0, probes = opts.probes or 0,
-                      queue = opts.queue or 0, share = opts.share }
+                      queue = opts.queue or 0, share = opts.share, node_id = new_node_id() }
 end
 
--- This node's budget per peer now: its share of the limit less its probes, at least 1; 0: no budget.
-local function budget_of(conf)
-    if conf.limit <= 0 then
+-- Requests a second this node wants sent to upstream `name` (counted by admit() per 100 ms: the last 10 slices).
+local function demand(conf, name)
+    local d = ngx.shared[conf.shm]
+    if not d then
         return 0
     end
-    local nodes = 1
-    local share = conf.share and healthcheck.get(conf.share)
-    if share then
-        nodes = math.max(#(share:targets()), 1)
+    local slice, total = floor(ngx.now() * SLICES_PER_S), 0
+    for s = slice - SLICES_PER_S, slice - 1 do
+        total = total + (d:get(name .. "|demand|" .. s) or 0)
     end
-    return math.max(floor(conf.limit / nodes) - conf.probes, 1), nodes
+    return total
+end
+
+-- This node's budget per peer now (its share of the limit less its probes, at least 1; 0: no budget), the LB
+-- nodes up, and this node's share of the limit.
+local function budget_of(conf, name)
+    if conf.limit <= 0 then
+        return 0, 1, 0
+    end
+    local share = conf.limit
+    local checker = conf.share and healthcheck.get(conf.share)
+    local up = checker and checker:targets()
+    local nodes = up and math.max(#up, 1) or 1
+    if up and #up > 0 then
+        local mine, all, me_seen = demand(conf, name), 0, false
+        for _, target in ipairs(up) do
+            local id, wanted = (target.body or ""):match("^alive (%w+) (%d+)")
+            if id == conf.node_id then
+                me_seen = true  -- our own entry: the live count instead of the last probe's
+            else
+                -- a node that said nothing usable: as much as us
+                all = all + (tonumber(wanted) or mine)
+            end
+        end
+        if not me_seen then
+            nodes = nodes + 1  -- this node's own name does not resolve here: it is up all the same
+        end
+        all = all + mine
+        share = conf.limit * (mine + 1) / (all + nodes)
+    end
+    return math.max(floor(share) - conf.probes, 1), nodes, share
+end
+
+-- location = /lb-alive: "alive <node id> <demand>" for the other LB nodes' `share` checker; 503 "draining" from
+-- the start of a graceful stop (filmopoisk.drain), so that they take this node's share while it drains.
+function M.alive(name)
+    local conf = configs[name]
+    if require("filmopoisk.drain").draining() then
+        ngx.status = 503
+        return ngx.say("draining")
+    end
+    if not conf then
+        return ngx.say("alive")
+    end
+    return ngx.say("alive ", conf.node_id, " ", demand(conf, name))
 end
 
 -- For the health page: the peers' limit, the LB nodes sharing it that are up (1 without a share) and this node's
--- budget per peer now; nil when upstream `name` has no budget.
+-- demand (requests a second) and budget per peer now; nil when upstream `name` has no budget.
 function M.budget(name)
     local conf = configs[name]
     if not conf or conf.limit <= 0 then
         return nil
     end
-    local budget, nodes = budget_of(conf)
-    return { limit = conf.limit, lb_nodes_up = nodes, per_peer = budget, queue_s = conf.queue }
+    local budget, nodes = budget_of(conf, name)
+    return { limit = conf.limit, lb_nodes_up = nodes, demand = demand(conf, name), per_peer = budget,
+             queue_s = conf.queue }
 end
+
 
 local function fail(...)
     ngx.log(ngx.ERR, "filmopoisk.balancer: ", ...)
@@ -200,10 +258,11 @@ end
 function M.admit(name)
     local conf = configs[name] or NO_BUDGET
     local shm, queue_s = conf.shm, conf.queue
-    local budget = budget_of(conf)
+    local budget = budget_of(conf, name)
     if budget <= 0 then
         return
     end
+    ngx.shared[shm]:incr(name .. "|demand|" .. floor(ngx.now() * SLICES_PER_S), 1, 0, 2)
     local line = lines[name]
     if not line then
         line = {first = 1, last = 0}
@@ -223,7 +282,7 @@ function M.admit(name)
     local deadline = now + queue_s
     while true do
         local head = entry.dropped or oldest(line, now) == entry
-        if head and place(name, shm, budget_of(conf)) then
+        if head and place(name, shm, budget_of(conf, name)) then
             return leave(line, entry)
         end
         if now >= deadline then
@@ -244,7 +303,7 @@ function M.balance(name)
         return fail("no health checker for upstream ", name)
     end
     local conf = configs[name] or NO_BUDGET
-    local shm, budget = conf.shm, budget_of(conf)
+    local shm, budget = conf.shm, budget_of(conf, name)
     local ctx = ngx.ctx
     local current
     if not ctx.fp_try then

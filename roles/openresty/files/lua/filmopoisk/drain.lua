@@ -1,7 +1,6 @@
 -- filmopoisk.drain: the LB VM's graceful stop lets kept-alive clients leave after a complete response.
 --
 --   init_worker_by_lua_block  require("filmopoisk.drain").start("/run/filmopoisk-drain")
---   location = /lb-alive { content_by_lua_block { require("filmopoisk.drain").alive() } }
 --   server { rewrite_by_lua_block { require("filmopoisk.drain").rewrite("@filmopoisk_drain") }
 --            location @filmopoisk_drain { keepalive_timeout 0;
 --                rewrite_by_lua_block { require("filmopoisk.drain").resume() } } }
@@ -39,16 +38,6 @@ end
 
 function M.draining()
     return draining
-end
-
--- The LB nodes' check of each other (filmopoisk.balancer's share): 503 from the start of a graceful stop, so the
--- other nodes take this one's share of the peers' limit while it drains.
-function M.alive()
-    if draining then
-        ngx.status = 503
-        return ngx.say("draining")
-    end
-    return ngx.say("alive")
 end
 
 -- Server rewrite phase: while draining, a client's request goes through the named location (once: internal

@@ -83,6 +83,7 @@ M.SCHEMA = {
         valid_statuses = { type = "array", min_len = 1, of = int("status") },
         concurrency = int("concurrency"),
         passive_fall = int("passive_fall"),  -- 0: no passive ejection
+        body_bytes = int("body_bytes"),      -- of a healthy answer's body kept for the balancer (0: none read)
         resolvers = {                  -- empty: the nameservers of resolv_conf
             type = "array",
             of = { type = "string", pattern = "^%d+%.%d+%.%d+%.%d+$", what = "an IPv4 address", check = is_ipv4 },
@@ -178,18 +179,21 @@ end
 function Checker:check_peer(peer)
     local d, conf = self:dict(), self.conf
     local addr, err = self.dns:resolve(peer.host)
-    local ok, result
+    local ok, result, body
     if addr then
         if d:get(self:key(peer, "addr")) ~= addr then
             d:set(self:key(peer, "addr"), addr)
         end
-        ok, result = probe.http(addr, peer.port, conf.http_req, self.valid, conf.timeout)
+        ok, result, body = probe.http(addr, peer.port, conf.http_req, self.valid, conf.timeout, conf.body_bytes)
     else
         -- A name that no longer resolves fails the probe; the last address is kept for fail-open.
         ok, result = false, "resolve: " .. tostring(err)
     end
     d:set(self:key(peer, "last_probe"), ngx.now())
     d:set(self:key(peer, "last_result"), result)
+    if conf.body_bytes > 0 then
+        d:set(self:key(peer, "body"), ok and body or nil)
+    end
     if ok then
         d:incr(self:key(peer, "successes"), 1, 0)
         d:set(self:key(peer, "fail_run"), 0)
@@ -253,14 +257,16 @@ function Checker:start()
     return ngx.timer.at(0, tick, self)  -- one worker wins the lock
 end
 
--- Peers that have an address, { peer = , addr = }, and whether each is up; for the balancer.
+-- Peers that have an address, { peer = , addr = , body = (with body_bytes: of the last healthy answer) }, and
+-- whether each is up; for the balancer.
 function Checker:targets()
     local d = self:dict()
     local up, known = {}, {}
+    local bodies = self.conf.body_bytes > 0
     for _, peer in ipairs(self.conf.peers) do
         local addr = d:get(self:key(peer, "addr"))
         if addr then
-            local target = { peer = peer, addr = addr }
+            local target = { peer = peer, addr = addr, body = bodies and d:get(self:key(peer, "body")) or nil }
             known[#known + 1] = target
             if not d:get(self:key(peer, "down")) then
                 up[#up + 1] = target

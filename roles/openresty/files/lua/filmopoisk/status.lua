@@ -3,7 +3,7 @@
 --   location = /hck_status { content_by_lua_block { require("filmopoisk.status").page("shs") } }
 --
 -- {"now": , "check": {interval_ms, timeout_ms, fall, rise, rounds, last_round}, "up": , "total": ,
---  "budget": {limit, lb_nodes_up, per_peer, queue_s} (with openresty_peer_rps_limit),
+--  "budget": {limit, lb_nodes_up, demand, per_peer, queue_s} (with openresty_peer_rps_limit),
 --  "peers": [{name, host, port, address, up, last_probe, last_result, last_change, successes, failures,
 --             consecutive_successes, consecutive_failures, passive_ejections, retries}]}
 
@@ -60,8 +60,9 @@ function M.page(name)
     local budget = require("filmopoisk.balancer").budget(name)
     local budget_json = ""
     if budget then
-        budget_json = string.format('\n  "budget": {"limit": %d, "lb_nodes_up": %d, "per_peer": %d, "queue_s": %s},',
-                                    budget.limit, budget.lb_nodes_up, budget.per_peer, json_value(budget.queue_s))
+        budget_json = string.format(
+            '\n  "budget": {"limit": %d, "lb_nodes_up": %d, "demand": %d, "per_peer": %d, "queue_s": %s},',
+            budget.limit, budget.lb_nodes_up, budget.demand, budget.per_peer, json_value(budget.queue_s))
     end
     ngx.header["Content-Type"] = "application/json"
     ngx.header["Cache-Control"] = "no-store"
