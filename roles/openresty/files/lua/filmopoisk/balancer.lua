@@ -77,11 +77,11 @@ local function demand(conf, name)
     return total
 end
 
--- This node's budget per peer now (its share of the limit less its probes, at least 1; 0: no budget), the LB
--- nodes up, and this node's share of the limit.
+-- This node's budget per peer now (its share of the limit less its probes, at least 1; 0: no budget) and the LB
+-- nodes up.
 local function budget_of(conf, name)
     if conf.limit <= 0 then
-        return 0, 1, 0
+        return 0, 1
     end
     local share = conf.limit
     local checker = conf.share and healthcheck.get(conf.share)
@@ -99,12 +99,12 @@ local function budget_of(conf, name)
             end
         end
         if not me_seen then
-            nodes = nodes + 1  -- this node's own name does not resolve here: it is up all the same
+            nodes = nodes + 1  -- our own entry is down or not probed yet: we are up all the same
         end
         all = all + mine
         share = conf.limit * (mine + 1) / (all + nodes)
     end
-    return math.max(floor(share) - conf.probes, 1), nodes, share
+    return math.max(floor(share) - conf.probes, 1), nodes
 end
 
 -- location = /lb-alive: "alive <node id> <demand>" for the other LB nodes' `share` checker; 503 "draining" from
@@ -132,7 +132,6 @@ function M.budget(name)
     return { limit = conf.limit, lb_nodes_up = nodes, demand = demand(conf, name), per_peer = budget,
              queue_s = conf.queue }
 end
-
 
 local function fail(...)
     ngx.log(ngx.ERR, "filmopoisk.balancer: ", ...)
@@ -262,7 +261,10 @@ function M.admit(name)
     if budget <= 0 then
         return
     end
-    ngx.shared[shm]:incr(name .. "|demand|" .. floor(ngx.now() * SLICES_PER_S), 1, 0, 2)
+    local d = ngx.shared[shm]
+    if d then
+        d:incr(name .. "|demand|" .. floor(ngx.now() * SLICES_PER_S), 1, 0, 2)
+    end
     local line = lines[name]
     if not line then
         line = {first = 1, last = 0}
