@@ -371,7 +371,13 @@ def _rollout(ctx, name, extra, seconds=600, tail=15.0, playbook='site.yml', gap_
 
 def app_rollout(ctx):
     marker = json.dumps({'shs_environment': {'SHS_BENCH_ROLLOUT': str(int(time.time()))}})
-    return _rollout(ctx, 'app-rollout', ['-e', marker])
+    result = _rollout(ctx, 'app-rollout', ['-e', marker])
+    # Back to the inventory's app (not measured), as lb-rollout does for the LB: otherwise the next site.yml (that of
+    # lb-rollout) rolls the app group back too, and its figures mix app restarts into the LB's rollout (the first
+    # run of 0.5.0 did: both app VMs seen down during lb-rollout).
+    code, took, _ = ctx.stack.site_yml(log=ctx.path('app-rollout-restore.site.log'))
+    result['figures'].update(restore_rc=code, restore_site_yml_s=round(took, 1))
+    return result
 
 
 def app_restart(ctx):
