@@ -374,6 +374,43 @@ def test_lb_nodes_share_the_peers_limit_by_their_load_and_a_stopped_nodes_share_
                 and r[3] == 429], 'the peer was pushed past its limit'
 
 
+def test_while_no_peer_serves_a_request_waits_for_one_to_come_back_within_the_queue_timeout(network, tmp_path):
+    """Every peer down at once (both containers killed: bingo crashing on both VMs): a request that arrives then is
+    held instead of failing at once, and answered 200 as soon as a peer is back; with none back it is sent all the
+    same once openresty_peer_queue_timeout has passed, and gets its error (never a hang)."""
+    peers = [Peer(network), Peer(network)]
+    lb = LB(network, tmp_path, peers, openresty_healthcheck_interval=500, openresty_healthcheck_timeout=200,
+            openresty_peer_queue_timeout=4)
+    for peer in peers:
+        docker('kill', peer.name)
+    wait_for(lambda: not any(p['up'] for p in lb.health()['peers']), timeout=20, interval=0.1,
+             what='both peers marked down')
+    result = {}
+
+    def ask():
+        started = time.monotonic()
+        result['status'] = requests.get(lb.http + '/ping', timeout=15).status_code
+        result['took'] = time.monotonic() - started
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    time.sleep(1.0)
+    docker('start', peers[0].name)
+    asking.join()
+    print('\nboth peers down, one started 1 s later: %s after %.2f s' % (result['status'], result['took']))
+    assert result['status'] == 200 and 1.0 < result['took'] < 4.0, result
+
+    docker('kill', peers[0].name)
+    wait_for(lambda: not any(p['up'] for p in lb.health()['peers']), timeout=20, interval=0.1,
+             what='both peers marked down again')
+    started = time.monotonic()
+    status = requests.get(lb.http + '/ping', timeout=15).status_code
+    took = time.monotonic() - started
+    print('none back: %s after %.2f s' % (status, took))
+    # held for the queue timeout, then sent all the same (fail open): each vanished peer's connect times out (1 s)
+    assert status in (502, 504) and 3.9 < took < 4 + 2 * 1 + 1.5
+
+
 def test_a_peer_whose_ping_is_sick_is_the_room_of_last_resort(network, tmp_path):
     """bingo's /ping has sick spells (500 "I feel bad") while the rest of it serves: the active check counts that
     peer down, yet when the peer that is up is at its limit, the requests go to the sick one rather than getting

@@ -28,7 +28,8 @@
 -- takes all the load, costs latency instead of errors. The line is this worker's, first come first served: only
 -- its oldest request polls for room (every POLL_S; the others sleep until the one before them leaves), and a
 -- newcomer joins the line while it is not empty. A request that waited `queue` in vain gets the 429 (Retry-After:
--- 1); with queue = 0 every such request gets it at once.
+-- 1); with queue = 0 every such request gets it at once. The same timeout holds a request while no peer serves at
+-- all (none up, none answering its check: every app VM restarting at once), until one is back; then it is sent.
 
 local M = {}
 
@@ -42,6 +43,7 @@ local FULL_S = 0.1
 local POLL_S = 0.02    -- the oldest queued request looks for room this often
 local NUDGE_S = 0.25   -- the others check that the line still moves this often
 local STALE_S = 1      -- a queued request not seen for this long left without saying so (its request was ended)
+local HOLD_POLL_S = 0.05  -- while no peer serves, the requests held look for one this often
 
 local position = {}  -- round-robin position of this worker, per upstream
 local lines = {}     -- this worker's queued requests, per upstream: {first = i, last = j, [i] = entry, ...}
@@ -254,6 +256,25 @@ local function place(name, shm, budget)
     return room
 end
 
+-- No peer up and none of them answering the check (each refuses or times out: all restarting at once, such as
+-- bingo crashing on both VMs): a request sent now fails at once (502).
+local function none_serving(name)
+    local checker = healthcheck.get(name)
+    if not checker then
+        return false
+    end
+    local up, known = checker:targets()
+    if #up > 0 or #known == 0 then
+        return false
+    end
+    for _, target in ipairs(known) do
+        if target.answers then
+            return false
+        end
+    end
+    return true
+end
+
 function M.admit(name)
     local conf = configs[name] or NO_BUDGET
     local shm, queue_s = conf.shm, conf.queue
@@ -265,12 +286,22 @@ function M.admit(name)
     if d then
         d:incr(name .. "|demand|" .. floor(ngx.now() * SLICES_PER_S), 1, 0, 2)
     end
+    local now = ngx.now()
+    local deadline = now + queue_s
+    -- While no peer serves, the request waits (within the same queue timeout) for one to come back rather than
+    -- failing at once; past the timeout it is sent all the same (fail open: a wrong "down" is no outage).
+    if queue_s > 0 and none_serving(name) then
+        repeat
+            ngx.sleep(HOLD_POLL_S)
+            now = ngx.now()
+        until now >= deadline or not none_serving(name)
+        budget = budget_of(conf, name)
+    end
     local line = lines[name]
     if not line then
         line = {first = 1, last = 0}
         lines[name] = line
     end
-    local now = ngx.now()
     -- while others wait, a newcomer queues behind them (first come, first served)
     if (queue_s <= 0 or not oldest(line, now)) and place(name, shm, budget) then
         return
@@ -281,7 +312,6 @@ function M.admit(name)
     local entry = {seen = now, sema = semaphore.new()}
     line.last = line.last + 1
     line[line.last] = entry
-    local deadline = now + queue_s
     while true do
         local head = entry.dropped or oldest(line, now) == entry
         if head and place(name, shm, budget_of(conf, name)) then
