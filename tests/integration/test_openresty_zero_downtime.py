@@ -465,7 +465,8 @@ def test_a_stopped_lb_finishes_the_requests_in_flight(network, tmp_path):
     request is done."""
     peers = [Peer(network), Peer(network)]
     lb = LB(network, tmp_path, peers, openresty_proxy_read_timeout=6, openresty_proxy_next_upstream_timeout=10)
-    assert lb.service['stop_signal'] == 'SIGQUIT' and lb.service['stop_grace_period'] == '23s'
+    # 3 s of drain + the longest request (5 s in line for room, then 2 peers x (1 + 6) s) + 6 s
+    assert lb.service['stop_signal'] == 'SIGQUIT' and lb.service['stop_grace_period'] == '28s'
     # Kept-alive connections from the LB to both peers, then every packet to the second one dropped: the next
     # request the LB sends it waits for the read timeout and is then retried on the first.
     for _ in range(6):
