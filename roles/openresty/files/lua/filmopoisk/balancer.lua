@@ -27,8 +27,11 @@
 -- like HAProxy's server queue and `timeout queue`): a short overload, such as one peer restarting while the other
 -- takes all the load, costs latency instead of errors. The line is this worker's, first come first served: only
 -- its oldest request polls for room (every POLL_S; the others sleep until the one before them leaves), and a
--- newcomer joins the line while it is not empty. A request that waited `queue` in vain gets the 429 (Retry-After:
--- 1); with queue = 0 every such request gets it at once. The same timeout holds a request while no peer serves at
+-- newcomer joins the line while it is not empty. The workers' lines are one line: each line's head writes when it
+-- arrived in `shm` (refreshed as it polls), only the head that arrived first takes room, and a newcomer queues
+-- while any worker's line has a head waiting (so a worker with a longer line is not served at the pace of one with
+-- a shorter one). A request that waited `queue` in vain gets the 429 (Retry-After: 1); with queue = 0 every such
+-- request gets it at once. The same timeout holds a request while no peer serves at
 -- all (none up, none answering its check: every app VM restarting at once), until one is back; then it is sent.
 
 local M = {}
@@ -165,8 +168,7 @@ end
 -- This request's peers in round-robin order (kept in ngx.ctx for its retries). With a budget, the peers the
 -- active check counts down although they answer it (an HTTP status, not a connect error: bingo's /ping has sick
 -- spells while the rest of it serves) come last: the room of last resort when every peer that is up is full.
-local function order_of(name, checker, spill)
-    local up, known = checker:targets()
+local function order_of(name, up, known, spill)
     local targets = #up > 0 and up or known
     if #targets == 0 then
         return nil
@@ -239,16 +241,15 @@ local function leave(line, entry)
     end
 end
 
--- Sets this request's peer order and first peer when one has room; false when none has (or no order: the
--- balancer reports that).
-local function place(name, shm, budget)
-    local checker = healthcheck.get(name)
-    local order = checker and order_of(name, checker, true)
+-- Sets this request's peer order (from the checker's targets `up`, `known`), its first peer when one has room,
+-- and the budget for balance(); false when none has room (or no order: the balancer reports that).
+local function place(name, shm, budget, up, known)
+    local order = up and order_of(name, up, known, true)
     if not order then
         return true
     end
     local ctx = ngx.ctx
-    ctx.fp_order, ctx.fp_tried = order, {}
+    ctx.fp_order, ctx.fp_tried, ctx.fp_budget = order, {}, budget
     local first, room = pick(ctx, name, shm, budget)
     if room then
         ctx.fp_first = first
@@ -258,13 +259,8 @@ end
 
 -- No peer up and none of them answering the check (each refuses or times out: all restarting at once, such as
 -- bingo crashing on both VMs): a request sent now fails at once (502).
-local function none_serving(name)
-    local checker = healthcheck.get(name)
-    if not checker then
-        return false
-    end
-    local up, known = checker:targets()
-    if #up > 0 or #known == 0 then
+local function none_serving(up, known)
+    if not up or #up > 0 or #known == 0 then
         return false
     end
     for _, target in ipairs(known) do
@@ -275,6 +271,44 @@ local function none_serving(name)
     return true
 end
 
+-- The checker's targets (up, known) of upstream `name`; nil without a checker.
+local function targets_of(name)
+    local checker = healthcheck.get(name)
+    if checker then
+        return checker:targets()
+    end
+end
+
+-- The one line across workers: a worker's head waiting since `since` says so under its worker's key.
+local function head_key(name, worker)
+    return name .. "|head|" .. worker
+end
+
+-- Whether a request that arrived at `since` may take room now: no other worker's head waiting arrived before it
+-- (ties: the lower worker id first). A head key lives STALE_S unless refreshed: a worker gone stops blocking.
+local function first_in_line(d, name, since)
+    local me = ngx.worker.id() or 0
+    for worker = 0, ngx.worker.count() - 1 do
+        if worker ~= me then
+            local other = d:get(head_key(name, worker))
+            if other and (other < since or (other == since and worker < me)) then
+                return false
+            end
+        end
+    end
+    return true
+end
+
+-- Whether any worker's line has a head waiting.
+local function anyone_waiting(d, name)
+    for worker = 0, ngx.worker.count() - 1 do
+        if d:get(head_key(name, worker)) then
+            return true
+        end
+    end
+    return false
+end
+
 function M.admit(name)
     local conf = configs[name] or NO_BUDGET
     local shm, queue_s = conf.shm, conf.queue
@@ -283,18 +317,21 @@ function M.admit(name)
         return
     end
     local d = ngx.shared[shm]
-    if d then
-        d:incr(name .. "|demand|" .. floor(ngx.now() * SLICES_PER_S), 1, 0, 2)
+    if not d then
+        return
     end
     local now = ngx.now()
+    d:incr(name .. "|demand|" .. floor(now * SLICES_PER_S), 1, 0, 2)
     local deadline = now + queue_s
+    local up, known = targets_of(name)
     -- While no peer serves, the request waits (within the same queue timeout) for one to come back rather than
     -- failing at once; past the timeout it is sent all the same (fail open: a wrong "down" is no outage).
-    if queue_s > 0 and none_serving(name) then
+    if queue_s > 0 and none_serving(up, known) then
         repeat
             ngx.sleep(HOLD_POLL_S)
             now = ngx.now()
-        until now >= deadline or not none_serving(name)
+            up, known = targets_of(name)
+        until now >= deadline or not none_serving(up, known)
         budget = budget_of(conf, name)
     end
     local line = lines[name]
@@ -302,26 +339,41 @@ function M.admit(name)
         line = {first = 1, last = 0}
         lines[name] = line
     end
-    -- while others wait, a newcomer queues behind them (first come, first served)
-    if (queue_s <= 0 or not oldest(line, now)) and place(name, shm, budget) then
-        return
+    -- while others wait (in this worker's line or another's), a newcomer queues behind them
+    if queue_s <= 0 or not (oldest(line, now) or anyone_waiting(d, name)) then
+        if place(name, shm, budget, up, known) then
+            return
+        end
+        if queue_s <= 0 then
+            return busy()
+        end
     end
-    if queue_s <= 0 then
-        return busy()
-    end
-    local entry = {seen = now, sema = semaphore.new()}
+    local entry = {seen = now, since = now, sema = semaphore.new()}
     line.last = line.last + 1
     line[line.last] = entry
+    local key = head_key(name, ngx.worker.id() or 0)
     while true do
-        local head = entry.dropped or oldest(line, now) == entry
-        if head and place(name, shm, budget_of(conf, name)) then
-            return leave(line, entry)
+        local is_head = oldest(line, now) == entry
+        if is_head then
+            d:set(key, entry.since, STALE_S)
+        end
+        if (is_head or entry.dropped) and first_in_line(d, name, entry.since) then
+            up, known = targets_of(name)
+            if place(name, shm, budget_of(conf, name), up, known) then
+                if is_head then
+                    d:delete(key)
+                end
+                return leave(line, entry)
+            end
         end
         if now >= deadline then
+            if is_head then
+                d:delete(key)
+            end
             leave(line, entry)
             return busy()
         end
-        entry.sema:wait(math.min(head and POLL_S or NUDGE_S, deadline - now))
+        entry.sema:wait(math.min((is_head or entry.dropped) and POLL_S or NUDGE_S, deadline - now))
         ngx.update_time()
         now = ngx.now()
         entry.seen = now
@@ -335,13 +387,16 @@ function M.balance(name)
         return fail("no health checker for upstream ", name)
     end
     local conf = configs[name] or NO_BUDGET
-    local shm, budget = conf.shm, budget_of(conf, name)
     local ctx = ngx.ctx
+    -- the budget admit() placed the request with, or this node's now (a location without admit())
+    local shm, budget = conf.shm, ctx.fp_budget or budget_of(conf, name)
+    ctx.fp_budget = budget
     local current
     if not ctx.fp_try then
         -- The first try: the peer admit() chose, or one chosen here (a location without admit()).
         if not ctx.fp_order then
-            ctx.fp_order = order_of(name, checker, budget > 0)
+            local up, known = checker:targets()
+            ctx.fp_order = order_of(name, up, known, budget > 0)
             if not ctx.fp_order then
                 return fail(name, ": no peer has an address yet")
             end
