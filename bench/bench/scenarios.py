@@ -604,15 +604,22 @@ def cache(ctx, seconds=180, rate=10):
     # Cached: what the LB's cache answered (X-Cache-Status HIT, STALE, UPDATING...), not its fills (MISS, EXPIRED).
     cached = [s for s in calm if s.cache in CACHED]
     cached_row = stats.summarize(cached, span).get('GET /long_dummy', {})
+    # The bar's figure counts from when the request was sent: the latency from its due time less the generator's
+    # lag in sending it (reported by itself), which is the client's delay, not the cache's.
+    sent = [(s.latency - s.lag) * 1000.0 for s in cached if not stats.is_error(s)]
+    sent_p99 = round(stats.percentile(sent, 99), 2) if sent else None
     figures = {'max age s': round(max(ages), 2) if ages else None, 'p75 ms': row.get('p75_ms'),
                'p99 ms': row.get('p99_ms'), 'answers with a marker': len(ages), 'over s': round(span, 1),
                'max age minus the request latency s': round(max(floor), 2) if floor else None,
                'from': source, 'calm answers': len(calm), 'calm answers by X-Cache-Status': dict(
                    sorted(Counter(s.cache or 'none' for s in calm).items())),
-               'cached p75 ms': cached_row.get('p75_ms'), 'cached p99 ms': cached_row.get('p99_ms')}
+               'cached p75 ms': cached_row.get('p75_ms'), 'cached p99 ms (from the due time)': cached_row.get('p99_ms'),
+               'cached p99 ms': sent_p99}
     bars = [report.bar('GET /long_dummy p75', row.get('p75_ms'), 1000, '<', 'ms')]
     if any(s.cache for s in calm):  # the LB's header: without it (another target) a hit cannot be told
-        bars.append(report.bar('cached GET /long_dummy p99 (calm answers)', cached_row.get('p99_ms'), 10, '<', 'ms'))
+        bars.append(report.bar('cached GET /long_dummy p99 (calm answers)', sent_p99, 10, '<', 'ms',
+                               'from the send; from the due time (with the generator\'s lag): %s ms'
+                               % cached_row.get('p99_ms')))
     bars.append(report.bar('GET /long_dummy max age over %.0f s' % seconds, figures['max age s'], 60, '<=', 's'))
     return dict(figures=figures, summary=summary, plots=[ctx.path('cache.png')] if own else [], bars=bars)
 

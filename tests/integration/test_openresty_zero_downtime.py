@@ -216,6 +216,26 @@ def test_cache_is_served_while_it_refreshes_and_never_older_than_the_ttl(network
     assert outcomes[-1][0] in (502, 504)  # no body older than the TTL is served
 
 
+def test_the_cache_is_kept_warm_without_traffic(network, tmp_path):
+    """GET /long_dummy is refreshed from a timer, traffic or not: after a quiet spell of over twice the TTL (an
+    entry nobody asked for would have expired), the next request is a hit answered at once, not a wait for the
+    app's 1 s on the cache lock, and its body is younger than the TTL."""
+    peers = [Peer(network), Peer(network)]
+    lb = LB(network, tmp_path, peers, **CACHE)
+    ttl = CACHE['openresty_cache_ttl']
+    began = time.time()
+    time.sleep(2.5 * ttl)  # no client request at all
+    refreshes = [r for peer in peers for r in peer.requests() if r[0] >= began and r[2] == '/long_dummy']
+    started = time.monotonic()
+    response = requests.get(lb.http + '/long_dummy', timeout=10)
+    took, age = time.monotonic() - started, time.time() - response.json()['generated_at_unix']
+    print('\nafter %.0f s without requests: %s in %.1f ms, age %.2f s; %d refreshes reached the peers meanwhile'
+          % (2.5 * ttl, response.headers['X-Cache-Status'], took * 1000, age, len(refreshes)))
+    assert response.status_code == 200 and response.headers['X-Cache-Status'] == 'HIT'
+    assert took < 0.25 and age <= ttl
+    assert len(refreshes) >= 5 and all(r[3] == 200 for r in refreshes)
+
+
 def test_429_is_retried_on_the_other_peer_for_get_and_for_post_only_when_allow_listed(network, tmp_path):
     """Peer A answers 429 above 5 requests per second (the reference service's limiter), B has no limit, and the LB
     has no budget of its own (openresty_peer_rps_limit 0), so A gets more than it takes: every GET still succeeds
