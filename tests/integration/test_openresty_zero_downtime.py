@@ -268,6 +268,22 @@ def test_429_is_retried_on_the_other_peer_for_get_and_for_post_only_when_allow_l
     assert allowing.logged('"POST /operation HTTP/1.1" 200', 'ustatus=429, 200')
 
 
+def test_with_a_budget_a_peers_429_goes_through_the_queue_again_a_post_too(network, tmp_path):
+    """The same peers (A answers 429 above 5 requests per second, B has no limit), but the LB has a budget (100 per
+    peer, as if A's own limit were bingo's): the POSTs A answered 429 are sent again through the queue for room
+    (A is then full for a moment, so they go to B), and every request succeeds; A stays up."""
+    limited, free = Peer(network, {'SHS_QUIRK_RPS_LIMIT': 5}), Peer(network)
+    lb = LB(network, tmp_path, [limited, free], openresty_peer_rps_limit=100, openresty_peer_queue_timeout=3)
+    assert 'error_page 429 = @filmopoisk_requeue;' in lb.conf
+    results = paced([get(lb.http + '/ping'), get(lb.http + '/ping'), post_operation(lb.http)], rate=30, seconds=4)
+    by = {method: [r[2] for r in results if r[1] == method] for method in ('GET', 'POST')}
+    print('\nbudget 100: GET %s, POST %s' % ({s: by['GET'].count(s) for s in set(by['GET'])},
+                                            {s: by['POST'].count(s) for s in set(by['POST'])}))
+    assert set(by['GET']) == {200} and set(by['POST']) == {200}
+    assert lb.logged('"POST /operation HTTP/1.1" 200', 'ustatus=429 : 200')  # A's 429, then B after the requeue
+    assert all(p['up'] for p in lb.health()['peers'])
+
+
 def test_the_per_peer_budget_spreads_load_and_answers_429_at_once_when_all_are_full(network, tmp_path):
     """openresty_peer_rps_limit 15 and peers that answer 429 above 15 per second of their own clock: at 24 RPS over
     two peers none is pushed past its limit (no 429 from a peer, at most 15 requests in any second); with one peer

@@ -33,6 +33,8 @@
 -- a shorter one). A request that waited `queue` in vain gets the 429 (Retry-After: 1); with queue = 0 every such
 -- request gets it at once. The same timeout holds a request while no peer serves at
 -- all (none up, none answering its check: every app VM restarting at once), until one is back; then it is sent.
+-- A peer's 429 that no other peer took goes through the queue once more (requeue(), a POST too: the peer at its
+-- limit processed nothing).
 
 local M = {}
 
@@ -322,7 +324,8 @@ function M.admit(name)
     end
     local now = ngx.now()
     d:incr(name .. "|demand|" .. floor(now * SLICES_PER_S), 1, 0, 2)
-    local deadline = now + queue_s
+    -- from the request's start: a requeued request (requeue()) waits within the same timeout
+    local deadline = ngx.req.start_time() + queue_s
     local up, known = targets_of(name)
     -- While no peer serves, the request waits (within the same queue timeout) for one to come back rather than
     -- failing at once; past the timeout it is sent all the same (fail open: a wrong "down" is no outage).
@@ -378,6 +381,25 @@ function M.admit(name)
         now = ngx.now()
         entry.seen = now
     end
+end
+
+-- location @filmopoisk_requeue, the error_page 429 of a proxied location: the peers that answered 429 (at their
+-- limit, they processed nothing, so even a POST may go again) are full for FULL_S, and the request is admitted
+-- once more: it waits in the queue for room (within the timeout counted from its start) and goes to a peer that
+-- has some. Once: a 429 there goes to the client.
+function M.requeue(name)
+    local conf = configs[name]
+    local d = conf and ngx.shared[conf.shm]
+    local tried = ngx.var.upstream_addr or ""
+    local _, known = targets_of(name)
+    if d and known then
+        for _, target in ipairs(known) do
+            if tried:find(target.addr .. ":" .. target.peer.port, 1, true) then
+                d:set(name .. "|" .. target.peer.name .. "|full", true, FULL_S)
+            end
+        end
+    end
+    return M.admit(name)
 end
 
 function M.balance(name)
