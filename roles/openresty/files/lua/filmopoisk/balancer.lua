@@ -390,11 +390,14 @@ end
 function M.requeue(name)
     local conf = configs[name]
     local d = conf and ngx.shared[conf.shm]
-    local tried = ngx.var.upstream_addr or ""
+    local tried = {}  -- $upstream_addr: "10.0.0.4:80, 10.0.0.5:80" (and " : " between passes)
+    for addr in (ngx.var.upstream_addr or ""):gmatch("[^%s,]+:%d+") do
+        tried[addr] = true
+    end
     local _, known = targets_of(name)
     if d and known then
         for _, target in ipairs(known) do
-            if tried:find(target.addr .. ":" .. target.peer.port, 1, true) then
+            if tried[target.addr .. ":" .. target.peer.port] then
                 d:set(name .. "|" .. target.peer.name .. "|full", true, FULL_S)
             end
         end
