@@ -145,6 +145,11 @@ local function fail(...)
     return ngx.exit(ngx.ERROR)
 end
 
+-- A peer that answered 429 is full for FULL_S (take() skips it), whoever saw the 429 (balance(), requeue()).
+local function mark_full(d, name, peer)
+    d:set(name .. "|" .. peer.name .. "|full", true, FULL_S)
+end
+
 -- Take one request of the peer's budget; false (nothing taken) when it has no room.
 local function take(d, name, peer, budget)
     local key = name .. "|" .. peer.name .. "|"
@@ -301,16 +306,6 @@ local function first_in_line(d, name, since)
     return true
 end
 
--- Whether any worker's line has a head waiting.
-local function anyone_waiting(d, name)
-    for worker = 0, ngx.worker.count() - 1 do
-        if d:get(head_key(name, worker)) then
-            return true
-        end
-    end
-    return false
-end
-
 function M.admit(name)
     local conf = configs[name] or NO_BUDGET
     local shm, queue_s = conf.shm, conf.queue
@@ -342,8 +337,9 @@ function M.admit(name)
         line = {first = 1, last = 0}
         lines[name] = line
     end
-    -- while others wait (in this worker's line or another's), a newcomer queues behind them
-    if queue_s <= 0 or not (oldest(line, now) or anyone_waiting(d, name)) then
+    -- while others wait (in this worker's line, or another's: any head there arrived before now), a newcomer
+    -- queues behind them
+    if queue_s <= 0 or not oldest(line, now) and first_in_line(d, name, now) then
         if place(name, shm, budget, up, known) then
             return
         end
@@ -398,7 +394,7 @@ function M.requeue(name)
     if d and known then
         for _, target in ipairs(known) do
             if tried[target.addr .. ":" .. target.peer.port] then
-                d:set(name .. "|" .. target.peer.name .. "|full", true, FULL_S)
+                mark_full(d, name, target.peer)
             end
         end
     end
@@ -437,7 +433,7 @@ function M.balance(name)
         local _, status = balancer.get_last_failure()
         if status == 429 then
             if budget > 0 then
-                ngx.shared[shm]:set(name .. "|" .. failed.name .. "|full", true, FULL_S)
+                mark_full(ngx.shared[shm], name, failed)
             end
         else
             checker:report_failure(failed)
