@@ -265,9 +265,10 @@ local function place(name, shm, budget, up, known)
 end
 
 -- No peer up and none of them answering the check (each refuses or times out: all restarting at once, such as
--- bingo crashing on both VMs): a request sent now fails at once (502).
+-- bingo crashing on both VMs), or none with an address (no name resolves: before the first round, or every VM
+-- gone): a request sent now fails at once (502).
 local function none_serving(up, known)
-    if not up or #up > 0 or #known == 0 then
+    if not up or #up > 0 then
         return false
     end
     for _, target in ipairs(known) do
@@ -331,6 +332,11 @@ function M.admit(name)
             up, known = targets_of(name)
         until now >= deadline or not none_serving(up, known)
         budget = budget_of(conf, name)
+    end
+    if known and #known == 0 then
+        -- still no peer with an address: nothing to send it to (the balancer could only fail it with a 500)
+        ngx.log(ngx.ERR, "filmopoisk.balancer: ", name, ": no peer has an address")
+        return ngx.exit(502)
     end
     local line = lines[name]
     if not line then

@@ -18,7 +18,9 @@
 -- lock in the dict (expiring just before the next tick) lets one worker probe per interval. Each round
 -- resolves every peer's name (filmopoisk.dns), sends the raw request to the resolved address
 -- (filmopoisk.probe) and counts: fall consecutive failures mark a peer down, rise consecutive
--- successes mark it up again. Peers start up. The balancer uses the last resolved address of each peer.
+-- successes mark it up again. Peers that resolve start up; a name that has never resolved is down (absent: no VM
+-- has it), and one whose name is gone (NXDOMAIN) loses its address once it is down. The balancer uses the last
+-- resolved address of each peer.
 
 local settings = require "filmopoisk.settings"
 local dns = require "filmopoisk.dns"
@@ -186,8 +188,17 @@ function Checker:check_peer(peer)
         end
         ok, result, body = probe.http(addr, peer.port, conf.http_req, self.valid, conf.timeout, conf.body_bytes)
     else
-        -- A name that no longer resolves fails the probe; the last address is kept for fail-open.
+        -- A name that does not resolve fails the probe.
         ok, result = false, "resolve: " .. tostring(err)
+        if not d:get(self:key(peer, "addr")) then
+            -- It never did: no VM has it yet (a spare name, such as the one of a rollout's extra VM). Down at once,
+            -- so that the VM that takes it later gets requests only after `rise` good probes.
+            self:set_down(peer, true, result)
+        elseif err == "name not found" and d:get(self:key(peer, "down")) then
+            -- Down and its name gone (the VM was deleted): its address is forgotten, so that fail open does not
+            -- try it. A nameserver that does not answer is no such news: the last address is kept for fail open.
+            d:delete(self:key(peer, "addr"))
+        end
     end
     d:set(self:key(peer, "last_probe"), ngx.now())
     d:set(self:key(peer, "last_result"), result)
@@ -305,7 +316,8 @@ function Checker:peers()
         out[#out + 1] = {
             name = peer.name, host = peer.host, port = peer.port,
             address = d:get(self:key(peer, "addr")),
-            up = not d:get(self:key(peer, "down")),
+            -- without an address (not resolved yet, or its name gone) nothing can be sent to it
+            up = d:get(self:key(peer, "addr")) ~= nil and not d:get(self:key(peer, "down")),
             last_probe = d:get(self:key(peer, "last_probe")),
             last_result = d:get(self:key(peer, "last_result")),
             last_change = d:get(self:key(peer, "changed")),
