@@ -11,8 +11,8 @@ which carry secrets) come out as their sha256 and size only.
 
 An unset enum (0, *_UNSPECIFIED) reads as YC's documented default, so a group made without the option compares
 equal to the option's default: minimal_action LIVE_UPDATE (en/compute/concepts/instance-groups/policies/
-deploy-policy.md#minimal-action), auto_healing_action RESTART (.../policies/healing-policy.md), strategy
-PROACTIVE (deploy-policy.md#strategy).
+deploy-policy.md#minimal-action), auto_healing_action RESTART (.../policies/healing-policy.md; RECREATE when the
+deploy policy allows only an extra instance), strategy PROACTIVE (deploy-policy.md#strategy).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -327,10 +327,17 @@ def deploy_policy_to_user(deploy):
 
 
 def auto_healing_policy_to_user(group):
-    """The auto_healing_policy of an InstanceGroup (or a Create/Update request); none set reads as the default."""
+    """The auto_healing_policy of an InstanceGroup (or a Create/Update request); none set reads as what YC does then:
+    it heals "depending on the deployment policy" (policies/healing-policy.md), which with max_unavailable 0 and
+    max_expansion > 0 can only create a replacement (autohealing.md, "Recovery process and deployment policies"),
+    so that reads as recreate; otherwise as the documented default, restart. A user's explicit restart on such a
+    group is then a change, and is sent."""
     action = group.auto_healing_policy.auto_healing_action if group.HasField('auto_healing_policy') else 0
-    return dict(auto_healing_action=_name(ig_pb2.AutoHealingPolicy.AutoHealingAction, action,
-                                          DEFAULT_HEALING_ACTION))
+    default = DEFAULT_HEALING_ACTION
+    deploy = group.deploy_policy
+    if not action and not deploy.max_unavailable and deploy.max_expansion:
+        default = 'recreate'
+    return dict(auto_healing_action=_name(ig_pb2.AutoHealingPolicy.AutoHealingAction, action, default))
 
 
 def deploy_policy_from_user(options):

@@ -336,7 +336,7 @@ options:
             new one (new instance id and disks); V(none) leaves it as it is, for manual recovery or diagnostics.
           - A group without a policy reads as V(restart), the documented default; YC then restarts or replaces
             instances as O(deploy_policy) allows (C(max_unavailable) restarts in place, C(max_expansion) creates a
-            replacement first).
+            replacement first), so with C(max_unavailable=0) and C(max_expansion) above 0 it reads as V(recreate).
         type: str
         choices: [restart, recreate, none]
         default: restart

@@ -261,3 +261,25 @@ def test_description_left_out_is_kept_and_a_no_op_run_reads_the_group_once(local
     cleared = ok(run_module('yc_instance_group', localcloud, **module_args(base, name, description='')))
     assert cleared['changed'] and cleared['update_mask'] == ['description']
     assert ok(run_module('yc_instance_group', localcloud, name=name, state='absent'))['changed']
+
+
+def test_a_surge_group_without_a_healing_policy_reads_as_recreate_and_restart_is_sent(localcloud, base):
+    """YC heals a group without a policy "depending on the deployment policy" (policies/healing-policy.md): with
+    max_unavailable 0 and max_expansion 1 only by creating a replacement (autohealing.md). So such a group reads
+    as recreate, and asking for restart (what site.yml does for the app tier's surge) is a change that is sent."""
+    name = new_name(base)
+    surge = dict(max_unavailable=0, max_expansion=1)
+    created = ok(run_module('yc_instance_group', localcloud, **module_args(base, name, deploy_policy=surge)))
+    assert created['instance_group']['auto_healing_policy'] == {'auto_healing_action': 'recreate'}
+    assert not get_full(localcloud, created['instance_group']['id']).HasField('auto_healing_policy')
+
+    args = module_args(base, name, deploy_policy=surge, auto_healing_policy=dict(auto_healing_action='restart'))
+    localcloud.reset_calls()
+    updated = ok(run_module('yc_instance_group', localcloud, **args))
+    assert updated['changed'] is True and updated['update_mask'] == ['auto_healing_policy']
+    full = get_full(localcloud, created['instance_group']['id'])
+    assert full.auto_healing_policy.auto_healing_action == ig.AutoHealingPolicy.RESTART
+    localcloud.reset_calls()
+    assert ok(run_module('yc_instance_group', localcloud, **args))['changed'] is False
+    assert writes(localcloud) == []
+    ok(run_module('yc_instance_group', localcloud, name=name, state='absent'))
