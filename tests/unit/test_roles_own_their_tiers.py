@@ -128,7 +128,10 @@ def test_each_group_gets_its_roles_health_check_and_the_shared_settings(groups):
     for tier, size in (('db', 1), ('app', 2), ('lb', 2)):
         group = groups[tier]
         assert group['name'] == 'shs-' + tier
-        assert group['deploy_policy'] == {'max_unavailable': 1, 'max_expansion': 0}
+        # the app tier's rollout adds a VM first (shs_app_surge: 1): it never serves with fewer than its size
+        assert group['deploy_policy'] == ({'max_unavailable': 0, 'max_expansion': 1} if tier == 'app'
+                                          else {'max_unavailable': 1, 'max_expansion': 0})
+        assert group['auto_healing_policy'] == {'auto_healing_action': 'restart'}  # in place, surge or not
         assert group['scale_policy'] == {'fixed_scale': {'size': size}}
         template = group['instance_template']
         assert template['name'] == template['hostname'] == 'shs-%s-{instance.index}' % tier
@@ -158,9 +161,11 @@ def test_the_tiers_find_each_other_by_the_one_hostname_rule(groups):
     assert yaml.safe_load(config['content'])['postgres_cluster']['hosts'] == [
         {'address': 'shs-db-1.ru-central1.internal', 'port': 5432}]
     nginx = next(f for f in user_data(groups['lb'])['write_files'] if f['path'].endswith('/nginx.conf'))['content']
-    for index in (1, 2):
+    # the app group's two VMs and the name its rollout's extra VM takes (index 3: the lowest free one)
+    for index in (1, 2, 3):
         assert '{ name = "shs-app-%d.ru-central1.internal", host = "shs-app-%d.ru-central1.internal", port = 80 }' % (
             index, index) in nginx
+    assert 'shs-app-4' not in nginx
 
 
 def test_the_lb_payload_does_not_depend_on_the_order_the_app_instances_are_listed_in(tmp_path):
