@@ -63,7 +63,7 @@ def wait_healthy(stack, log, timeout=240):
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         page = stack.health()
-        if page and page['up'] == page['total'] and page['total'] > 0:
+        if stack.serving(page):
             return round(time.monotonic() - started, 1)
         time.sleep(1)
     raise RuntimeError('the stack is not healthy after %d s (LB page: %s): is it up? (make up)'

@@ -117,14 +117,16 @@ class HealthWatch:
             found.append((t, min(latest.values()) if latest else None))
         return found
 
-    def all_up(self, after, hosts=None):
-        """Seconds from `after` until the page showed every peer up again, after having shown one not up (None:
-        never); 0 when no peer was ever seen down after `after`."""
+    def all_up(self, after):
+        """Seconds from `after` until the page showed the whole group up again (as many peers up as the group's
+        size: the page also lists the names a rollout's extra VM may take), after having shown less (None: never);
+        0 when it never showed less after `after`."""
+        need = self.stack.app_size() if self.stack is not None else None
         seen_down = False
         for t, peers in self.rows:
             if t < after:
                 continue
-            ok = peers is not None and peers and all(peers.values()) and (hosts is None or set(hosts) <= set(peers))
+            ok = bool(peers) and (sum(1 for up in peers.values() if up) >= need if need else all(peers.values()))
             if not ok:
                 seen_down = True
             elif seen_down:
@@ -562,7 +564,7 @@ def _wait_all_up(ctx, timeout=180):
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         page = ctx.stack.health()
-        if page and page['total'] and page['up'] == page['total']:
+        if ctx.stack.serving(page):
             return
         time.sleep(0.5)
 

@@ -44,6 +44,7 @@ class Stack:
         self.state_dir = os.path.abspath(state_dir or os.path.join(ROOT, '.run', 'localcloud'))
         self.owner = hashlib.sha256(self.state_dir.encode()).hexdigest()[:12]
         self.prefix = prefix
+        self._size = None  # the app group's target size, read once (serving())
 
     def nodes(self, tier=None):
         """[{name, hostname, ip}] of the running nodes (of one tier: app, lb, db), sorted by hostname."""
@@ -97,6 +98,20 @@ class Stack:
         except ValueError:
             return None
         return round((started - finished).total_seconds(), 3) if started > finished else None
+
+    def serving(self, page):
+        """Whether an LB page (health()) shows the whole group up: as many peers up as the group's target size (the
+        page lists the names a rollout's extra VM may take too, down while no VM has them). Without the API: every
+        peer on the page up."""
+        if not page or not page.get('total'):
+            return False
+        return page['up'] >= (self.app_size() or page['total'])
+
+    def app_size(self):
+        """The app group's target size, read once it answers (None: the API did not)."""
+        if self._size is None:
+            self._size = self.group_size('app')
+        return self._size
 
     def health(self, timeout=2.0, url=None):
         """The LB's /hck_status (the LB's view of the app peers), or None when it does not answer. url: one LB node
@@ -173,13 +188,11 @@ class Stack:
                                % (done.returncode, done.stderr.strip()[-500:]))
         return json.loads(done.stdout.strip().splitlines()[-1]).get('pid')
 
-    def group_instances(self, tier):
-        """[(name, status)] of the instances of the group <prefix>-<tier> through the public API (the SDK, with
-        endpoint.json's token), or None when the API does not answer."""
+    def _group(self, tier):
+        """(InstanceGroupService client, the group <prefix>-<tier> or None) through the public API (the SDK, with
+        endpoint.json's token); raises grpc.RpcError when the API does not answer."""
         import warnings
-        import grpc
         import yandexcloud
-        from yandex.cloud.compute.v1.instancegroup import instance_group_pb2 as ig_pb2
         from yandex.cloud.compute.v1.instancegroup import instance_group_service_pb2 as svc
         from yandex.cloud.compute.v1.instancegroup.instance_group_service_pb2_grpc import InstanceGroupServiceStub
         info = self.endpoint_info()
@@ -190,10 +203,17 @@ class Stack:
             sdk = yandexcloud.SDK(endpoint=info['endpoint'], root_certificates=ca, token=info['token'])
         service = sdk.client(InstanceGroupServiceStub)
         name = '%s-%s' % (self.prefix, tier)
+        groups = service.List(svc.ListInstanceGroupsRequest(folder_id=info['folder_id'], page_size=1000),
+                              timeout=10).instance_groups
+        return service, next((g for g in groups if g.name == name), None)
+
+    def group_instances(self, tier):
+        """[(name, status)] of the instances of the group <prefix>-<tier>, or None when the API does not answer."""
+        import grpc
+        from yandex.cloud.compute.v1.instancegroup import instance_group_pb2 as ig_pb2
+        from yandex.cloud.compute.v1.instancegroup import instance_group_service_pb2 as svc
         try:
-            groups = service.List(svc.ListInstanceGroupsRequest(folder_id=info['folder_id'], page_size=1000),
-                                  timeout=10).instance_groups
-            group = next((g for g in groups if g.name == name), None)
+            service, group = self._group(tier)
             if group is None:
                 return []
             found = service.ListInstances(svc.ListInstanceGroupInstancesRequest(instance_group_id=group.id),
@@ -201,3 +221,14 @@ class Stack:
         except grpc.RpcError:
             return None
         return [(i.name, ig_pb2.ManagedInstance.Status.Name(i.status)) for i in found]
+
+    def group_size(self, tier):
+        """The target size of the group <prefix>-<tier> (its fixed scale; 0 without the group), or None when the API
+        does not answer (or there is no endpoint.json). The LB lists more app peers than that (the names a rollout's
+        extra VM may take)."""
+        import grpc
+        try:
+            _, group = self._group(tier)
+        except (grpc.RpcError, OSError):
+            return None
+        return group.scale_policy.fixed_scale.size if group is not None else 0

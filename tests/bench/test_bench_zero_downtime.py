@@ -90,6 +90,29 @@ def test_health_watch_reads_each_lb_nodes_page():
     assert HealthWatch.peers({'unexpected': 1}) is None
 
 
+def test_the_whole_group_up_is_its_size_not_every_name_on_the_page():
+    """The LB lists the names a rollout's extra VM may take (shs_app_surge): down while no VM has them. The group is
+    whole when as many peers are up as its target size."""
+    class Sized(Stack):
+        def group_size(self, tier):
+            return 2 if tier == 'app' else None
+
+    stack = Sized('https://127.0.0.1:1')
+    watch = HealthWatch(stack=stack, gen=None)
+    watch.rows = [(9.0, {'shs-app-1': UP, 'shs-app-2': UP, 'shs-app-3': DOWN}),   # the spare name: no VM has it
+                  (10.5, {'shs-app-1': UP, 'shs-app-2': DOWN, 'shs-app-3': DOWN}),
+                  (12.0, {'shs-app-1': UP, 'shs-app-2': DOWN, 'shs-app-3': UP}),   # the extra VM of a rollout
+                  (14.0, {'shs-app-1': UP, 'shs-app-2': UP, 'shs-app-3': DOWN})]
+    assert watch.all_up(10.0) == 2.0
+    assert watch.all_up(13.0) == 0.0
+    assert stack.serving({'up': 2, 'total': 3}) and not stack.serving({'up': 1, 'total': 3})
+    assert not stack.serving(None) and not stack.serving({'up': 0, 'total': 0})
+    # without the API (no size): every peer on the page
+    bare = Sized('https://127.0.0.1:1')
+    bare.group_size = lambda tier: None
+    assert bare.serving({'up': 3, 'total': 3}) and not bare.serving({'up': 2, 'total': 3})
+
+
 def test_a_bar_can_ask_for_at_least():
     ratio = report.bar('NLB overhead', 0.93, 0.8, '>=', 'x')
     low = report.bar('cached / static', 0.5, 0.8, '>=', 'x')
@@ -174,6 +197,9 @@ class StandIn(Stack):
     def group_instances(self, tier):
         answers = self.instances.get(tier, [[]])
         return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    def group_size(self, tier):
+        return None  # no API: a page is whole when every peer on it is up
 
     def kill_api(self):
         self.calls.append(('kill_api', time.monotonic()))
