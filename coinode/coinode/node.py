@@ -621,9 +621,13 @@ class Node:
         deadline = time.monotonic() + timeout
         state = None
         while time.monotonic() < deadline:
-            state = self.exec(['systemctl', 'is-system-running'], check=False).stdout.strip()
+            done = self.exec(['systemctl', 'is-system-running'], check=False)
+            state = done.stdout.strip()
             if state in ('running', 'degraded'):
                 break
+            if done.returncode != 0 and 'No such container' in done.stderr:
+                # removed while it booted (the VM was deleted): it never will, and the caller should know now
+                raise NodeError('node %s is gone: its container was removed while it booted' % self.name)
             time.sleep(0.1)
         else:
             raise NodeError('node %s not booted after %ss (state %r)\n%s' % (self.name, timeout, state,

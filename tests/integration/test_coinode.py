@@ -258,6 +258,25 @@ def test_remove_cleans_up(env):
     assert docker('network', 'inspect', env['network'], check=False).returncode == 0
 
 
+def test_a_node_removed_while_it_boots_is_reported_gone_at_once(env, image):
+    """A VM deleted while it boots (the bench removes a node that auto-healing is restarting): wait_ready says so at
+    once instead of waiting out its timeout, so the group can replace the VM."""
+    node = coinode.Node('fp-gone-%s' % uuid.uuid4().hex[:6], {'user-data': '#cloud-config\n{}\n'}, env['network'],
+                        image=image('coi-node'), labels={LABEL_KEY: LABEL_VALUE},
+                        state_dir=os.path.dirname(env['other'].node_dir))
+    try:
+        node.start()
+        docker('rm', '-f', node.name)
+        started = time.monotonic()
+        with pytest.raises(coinode.NodeError, match='is gone'):
+            node.wait_ready(60)
+        took = time.monotonic() - started
+        print('\ncoi-node removed while booting -> reported gone after %.2f s' % took)
+        assert took < 5
+    finally:
+        node.remove()
+
+
 def test_stop_and_start_again(env):
     other = env['other']
     other.stop()
