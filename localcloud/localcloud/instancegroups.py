@@ -65,6 +65,8 @@ NAT_DEFAULT_PORTS = (80, 443)
 FIRST_HOST = 3
 BOOT_TIMEOUT = 180
 TICK = 0.25
+# autohealing.md, "Instance operability check": the group checks each instance's status "every few seconds"
+OPERABILITY_EVERY = 2.0
 RETRY_MIN, RETRY_MAX = 3.0, 60.0
 ADMIT_RETRY = 3.0      # an instance refused for missing roles is admitted again this often
 LABEL = 'org.filmopoisk.localcloud'
@@ -351,6 +353,7 @@ class Engine:
         self._groups = {}      # id -> _Group
         self._instances = {}   # managed id -> record dict
         self._busy = set()     # managed ids with an action running
+        self._next_operability = 0.0
         self._health = {}      # managed id -> {check index: {'ok': n, 'fail': n, 'next': t, 'running': bool}}
         self._network_lock = threading.Lock()
         self._actions = ThreadPoolExecutor(workers, thread_name_prefix='ig-action')
@@ -543,7 +546,48 @@ class Engine:
             except Exception:  # keep the loop alive; the next tick tries again
                 log.exception('instance group reconcile failed')
             self._sync_firewall()
+            self._check_operability()
             self._stop.wait(TICK)
+
+    def _check_operability(self):
+        """autohealing.md, "Instance operability check": every few seconds the group reads each instance's status
+        in Compute, and one that stopped or failed (STOPPED, ERROR, CRASHED) is restarted, or replaced, at once,
+        whatever max_unavailable allows; no health check is needed for that. An instance's VM here is its node
+        container: one no longer running is healed by the group's action (a restart starts it again); one that is
+        gone (deleted behind the group's back) is replaced, as a VM that cannot be started would be. The docs say
+        nothing of a VM deleted through the Compute API; a replacement is what a group of a fixed size needs."""
+        now = time.monotonic()
+        if now < self._next_operability:
+            return
+        self._next_operability = now + OPERABILITY_EVERY
+        watched_statuses = RUNNING + (S.AWAITING_STARTUP_DURATION, S.CHECKING_HEALTH, S.OPENING_TRAFFIC)
+        with self._lock:
+            watched = dict((r['container'], r['id']) for r in self._instances.values()
+                           if r['status'] in watched_statuses and r['id'] not in self._busy)
+        if not watched:
+            return
+        found = coinode.docker('inspect', '-f', '{{.Name}} {{.State.Running}}', *sorted(watched), check=False,
+                               timeout=30)
+        if found.returncode != 0 and 'No such object' not in found.stderr:
+            return  # the engine did not answer: no news of any VM
+        running = {}
+        for line in found.stdout.splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                running[parts[0].lstrip('/')] = parts[1] == 'true'
+        with self._lock:
+            for container, record_id in watched.items():
+                record = self._instances.get(record_id)
+                if record is None or record_id in self._busy or record['status'] not in watched_statuses:
+                    continue  # changed meanwhile: the group acts on it already
+                group = self._groups.get(record['group_id'])
+                if container not in running:
+                    self._submit(record, self._lost, group)
+                elif not running[container] and group is not None:
+                    self._heal(group, record, 'the instance stopped')
+
+    def _lost(self, record, group):
+        self._failed(record, group, NodeError('instance lost: node %s is gone' % record['container']))
 
     def _set(self, record, status, message=None):
         if record['status'] != status:

@@ -181,6 +181,43 @@ def test_engine_nat_disk_restart_and_healing(tmp_path):
         remove_nodes(tmp_path / 'state')
 
 
+def test_engine_restarts_a_stopped_vm_and_replaces_a_deleted_one_without_a_health_check(tmp_path):
+    """autohealing.md, "Instance operability check": the group reads each instance's status every few seconds, so
+    a VM that stopped is started again (same instance) and one deleted behind the group's back is replaced, with no
+    application health check configured."""
+    subnet = 'e9b' + unique('eng')[-8:]
+    env = {'image': 'filmopoisk/coi-node:latest', 'subnets': {subnet: {'zone_id': 'ru-central1-a',
+                                                                       'cidr': random_cidr()}}, 'nat_ports': [80]}
+    group = engine_group(subnet, health_checks_spec={})
+    group.instance_template.ClearField('secondary_disk_specs')
+    engine = instancegroups.Engine(str(tmp_path / 'state'))
+    engine.start()
+    try:
+        engine.apply(group, env)
+        (first,) = wait_engine(engine, group.id, lambda i: [x.status for x in i] == [S.RUNNING_ACTUAL], 90,
+                               'the instance RUNNING_ACTUAL')
+        docker('stop', '-t', '1', first.instance_id)
+        started = time.monotonic()
+        wait_engine(engine, group.id, lambda i: [x.status for x in i] != [S.RUNNING_ACTUAL], 15, 'the stop seen')
+        (again,) = wait_engine(engine, group.id, lambda i: [x.status for x in i] == [S.RUNNING_ACTUAL], 90,
+                               'the stopped VM running again')
+        print('\nengine: a stopped VM running again after %.1f s' % (time.monotonic() - started))
+        assert again.instance_id == first.instance_id
+        assert docker('inspect', '-f', '{{.State.Running}}', first.instance_id).stdout.strip() == 'true'
+
+        docker('rm', '-f', first.instance_id)
+        started = time.monotonic()
+        (new,) = wait_engine(engine, group.id, lambda i: len(i) == 1 and i[0].instance_id != first.instance_id
+                             and i[0].status == S.RUNNING_ACTUAL, 90, 'the deleted VM replaced')
+        print('engine: a deleted VM replaced (RUNNING_ACTUAL) after %.1f s' % (time.monotonic() - started))
+        assert new.name == 'eng-1'
+    finally:
+        engine.delete(group.id)
+        engine.wait_deleted(group.id, 60)
+        engine.stop()
+        remove_nodes(tmp_path / 'state')
+
+
 # ---------------------------------------------------------------------------------------------- API
 
 @pytest.fixture(scope='module')
