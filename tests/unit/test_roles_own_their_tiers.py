@@ -121,7 +121,7 @@ def groups(tmp_path_factory):
 
 
 def test_each_group_gets_its_roles_health_check_and_the_shared_settings(groups):
-    checks = {'interval': 2, 'timeout': 1, 'healthy_threshold': 2, 'unhealthy_threshold': 3}  # shs_health_check
+    checks = {'interval': 3, 'timeout': 2, 'healthy_threshold': 2, 'unhealthy_threshold': 10}  # shs_health_check
     assert groups['db']['health_checks'] == [dict(checks, tcp_options={'port': 5432})]
     assert groups['app']['health_checks'] == [dict(checks, http_options={'port': 80, 'path': '/ping'})]
     assert groups['lb']['health_checks'] == [dict(checks, http_options={'port': 80, 'path': '/nginx-status'})]
