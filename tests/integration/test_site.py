@@ -245,7 +245,8 @@ def test_a_rolling_restart_of_the_app_group_under_load_fails_no_request(deployme
 
     def all_peers_up():  # on both LB VMs (the balancer alternates): the watchdog test above restarted an app
         pages = [json.loads(fetch(deployment['https'] + '/hck_status')[1]) for _ in range(4)]
-        return all(page['up'] == page['total'] == 2 for page in pages)
+        # the page lists a rollout's spare name too (shs_app_surge), down while no VM has it
+        return all(page['up'] == 2 for page in pages)
     wait_for(all_peers_up, 30, interval=0.5, what='both app VMs up on the LB VMs')
     with Load(deployment['https']) as load:
         time.sleep(3)
@@ -279,7 +280,10 @@ def test_a_payload_change_reaches_the_running_vms(deployment):
     done, took = deployment['play']('site.yml', '-e', json.dumps(change))
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     print('\nsite.yml rollout of a payload change (db, app x2, lb restarted): %.0f s, %s' % (took, recap(done.stdout)))
-    assert nodes() == before, 'VMs were re-created, not restarted'
+    # Restarted, not re-created, but for the app group's surge VM: it may stay in place of an old one
+    # (deploy-policy.md, footnote 1), so one node may differ.
+    after = nodes()
+    assert len(after) == len(before) and len(set(after) - set(before)) <= 1, (before, after)
     # The LB VMs were restarted one at a time behind the network load balancer: it answers at once.
     status, body = fetch(deployment['https'] + '/hck_status')
     health = json.loads(body)
@@ -289,6 +293,8 @@ def test_a_payload_change_reaches_the_running_vms(deployment):
     assert len(apps) == 2
     for app in apps:
         assert email in docker('exec', app, 'cat', '/opt/bingo/config.yaml').stdout
+    # an app VM restarted in place has the change too: its files are written at every boot
+    assert [app for app in apps if app[len('coi-'):-len('-shs-1')] in before], (apps, before)
     assert fetch(deployment['https'] + '/ping') == (200, 'pong')
     status, body = fetch(deployment['https'] + '/api/customer/1')  # the db restarted with its data
     assert status == 200 and json.loads(body)['id'] == 1
