@@ -566,24 +566,18 @@ class Engine:
                            if r['status'] in watched_statuses and r['id'] not in self._busy)
         if not watched:
             return
-        found = coinode.docker('inspect', '-f', '{{.Name}} {{.State.Running}}', *sorted(watched), check=False,
-                               timeout=30)
-        if found.returncode != 0 and 'No such object' not in found.stderr:
+        states = _node_states(sorted(watched))
+        if states is None:
             return  # the engine did not answer: no news of any VM
-        running = {}
-        for line in found.stdout.splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                running[parts[0].lstrip('/')] = parts[1] == 'true'
         with self._lock:
             for container, record_id in watched.items():
                 record = self._instances.get(record_id)
                 if record is None or record_id in self._busy or record['status'] not in watched_statuses:
                     continue  # changed meanwhile: the group acts on it already
                 group = self._groups.get(record['group_id'])
-                if container not in running:
+                if container not in states:
                     self._submit(record, self._lost, group)
-                elif not running[container] and group is not None:
+                elif not states[container][0] and group is not None:
                     self._heal(group, record, 'the instance stopped')
 
     def _lost(self, record, group):
@@ -1208,16 +1202,24 @@ def _firewall_execute(container, text):
     coinode.docker('exec', '-i', container, 'sh', '-c', firewall.APPLY_SCRIPT, input=text, timeout=30)
 
 
-def _started_at(containers):
-    """{container: start time} of the running ones, in one docker inspect."""
+def _node_states(containers):
+    """{container: (running, start time)} of those that exist, in one docker inspect (a removed one is left out);
+    None when docker itself did not answer."""
     found = coinode.docker('inspect', '-f', '{{.Name}} {{.State.Running}} {{.State.StartedAt}}', *containers,
                             check=False, timeout=30)
-    started = {}
+    if found.returncode != 0 and 'No such object' not in found.stderr:
+        return None
+    states = {}
     for line in found.stdout.splitlines():
         parts = line.split()
-        if len(parts) == 3 and parts[1] == 'true':
-            started[parts[0].lstrip('/')] = parts[2]
-    return started
+        if len(parts) == 3:
+            states[parts[0].lstrip('/')] = (parts[1] == 'true', parts[2])
+    return states
+
+
+def _started_at(containers):
+    """{container: start time} of the running ones."""
+    return dict((name, started) for name, (running, started) in (_node_states(containers) or {}).items() if running)
 
 
 __all__ = ['Engine', 'TemplateError', 'check_template', 'render', 'placeholder_values', 'template_hash',
