@@ -581,7 +581,8 @@ class Engine:
                     self._heal(group, record, 'the instance stopped')
 
     def _lost(self, record, group):
-        self._failed(record, group, NodeError('instance lost: node %s is gone' % record['container']))
+        # "replaced at once" (autohealing.md): a VM that ran and vanished is no boot failure, so no backoff
+        self._failed(record, group, NodeError('instance lost: node %s is gone' % record['container']), backoff=False)
 
     def _set(self, record, status, message=None):
         if record['status'] != status:
@@ -1124,12 +1125,15 @@ class Engine:
                 'security_group_ids': list(sgs), 'subnet_cidr': subnet.get('cidr', ''),
                 'enforce': record['status'] != S.CREATING_INSTANCE}
 
-    def _failed(self, record, group, exc):
+    def _failed(self, record, group, exc, backoff=True):
+        """The instance is removed and the group makes a new one: after a backoff that doubles with each failure in a
+        row (RETRY_MIN..RETRY_MAX; a localcloud guard against a boot that fails in a loop, the docs are silent), or at
+        once when `backoff` is False (a VM lost after it ran)."""
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         log.warning('instance %s (%s) failed: %s', record['name'], record['instance_id'], exc)
         with self._lock:
             self._set(record, S.DELETING_INSTANCE, 'failed: ' + message)
-            if group is not None:
+            if group is not None and backoff:
                 group.retry_after = time.monotonic() + group.backoff
                 group.backoff = min(group.backoff * 2, RETRY_MAX)
         self._remove(record, None)
@@ -1182,7 +1186,7 @@ class Engine:
         found = coinode.docker('inspect', '-f', '{{.State.Running}}', record['container'], check=False)
         group = self._groups.get(record['group_id'])
         if found.returncode != 0:
-            self._failed(record, group, NodeError('instance lost: node %s is gone' % record['container']))
+            self._lost(record, group)
             return
         node = self._node(record)
         try:

@@ -207,6 +207,13 @@ def test_engine_restarts_a_stopped_vm_and_replaces_a_deleted_one_without_a_healt
 
         docker('rm', '-f', first.instance_id)
         started = time.monotonic()
+        wait_for(lambda: not any(x.instance_id == first.instance_id and x.status == S.RUNNING_ACTUAL
+                                 for x in engine.instances(group.id)), 15, interval=0.1, what='the loss seen')
+        seen = time.monotonic()
+        # replaced at once: no boot-failure backoff (instancegroups.RETRY_MIN) for a VM that ran
+        wait_for(lambda: any(x.instance_id not in ('', first.instance_id) for x in engine.instances(group.id)),
+                 instancegroups.RETRY_MIN - 1, interval=0.1, what='the replacement VM created at once')
+        print('engine: the replacement VM created %.1f s after the loss was seen' % (time.monotonic() - seen))
         (new,) = wait_engine(engine, group.id, lambda i: len(i) == 1 and i[0].instance_id != first.instance_id
                              and i[0].status == S.RUNNING_ACTUAL, 90, 'the deleted VM replaced')
         print('engine: a deleted VM replaced (RUNNING_ACTUAL) after %.1f s' % (time.monotonic() - started))
