@@ -44,20 +44,25 @@ def in_flight_at(samples, t):
     return [s for s in samples if started(s) <= t < s.due + s.latency]
 
 
-def action_failures(samples, at):
+def action_failures(samples, at, done=None):
     """How the failures of the requests that ended after `at` (an operator action) split: by idempotence, and
-    whether the request was already in flight at `at` or started later. The bench sees the requests in flight
-    overall, not per node: `in_flight_*` count every node's, an upper bound of those on the node the action hit."""
+    whether the request was already in flight at `at`, started while the action ran (until `done`: a VM's removal
+    takes a moment, and the node dies somewhere within it), or started after it. The bench sees the requests in
+    flight overall, not per node: `in_flight_*` count every node's, an upper bound of those on the node the action
+    hit."""
     flight = in_flight_at(samples, at)
     flying = set(map(id, flight))
+    done = at if done is None else done
     failed = [s for s in samples if is_error(s) and s.due + s.latency > at]
+    later = [s for s in failed if id(s) not in flying]
     return dict(
         in_flight_at_action=len(flight),
         in_flight_non_idempotent_at_action=sum(1 for s in flight if not is_idempotent(s)),
         failed_idempotent=sum(1 for s in failed if is_idempotent(s)),
         failed_non_idempotent=sum(1 for s in failed if not is_idempotent(s)),
-        failed_in_flight_at_action=sum(1 for s in failed if id(s) in flying),
-        failed_started_after_action=sum(1 for s in failed if id(s) not in flying))
+        failed_in_flight_at_action=len(failed) - len(later),
+        failed_started_during_action=sum(1 for s in later if started(s) <= done),
+        failed_started_after_action=sum(1 for s in later if started(s) > done))
 
 
 def window(samples, start=None, end=None):

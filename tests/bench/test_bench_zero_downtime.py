@@ -34,7 +34,11 @@ def test_failures_after_an_action_split_by_idempotence_and_by_in_flight_or_later
     assert [s.endpoint for s in stats.in_flight_at(samples, 10.0)] == ['POST /operation', 'GET /db_dummy']
     assert stats.action_failures(samples, 10.0) == dict(
         in_flight_at_action=2, in_flight_non_idempotent_at_action=1, failed_idempotent=3, failed_non_idempotent=2,
-        failed_in_flight_at_action=1, failed_started_after_action=4)
+        failed_in_flight_at_action=1, failed_started_during_action=0, failed_started_after_action=4)
+    # The action took until 10.6 s (a VM's removal): what started before that may have reached the node before it died.
+    assert stats.action_failures(samples, 10.0, done=10.6) == dict(
+        in_flight_at_action=2, in_flight_non_idempotent_at_action=1, failed_idempotent=3, failed_non_idempotent=2,
+        failed_in_flight_at_action=1, failed_started_during_action=2, failed_started_after_action=2)
     assert not stats.is_idempotent(sample(0, endpoint='POST /api/session'))
     assert stats.is_idempotent(sample(0, endpoint='DELETE /api/session/{id}'))
 
@@ -264,7 +268,10 @@ def test_lb_node_kill_removes_one_lb_node_and_waits_until_the_group_replaced_it(
     assert stack.calls == [('remove_node', 'shs-lb-1')] and figures['killed_node'] == 'shs-lb-1'
     assert figures['replaced_after_s'] is not None and figures['lb_instances_after'][1][0] == 'shs-lb-c'
     assert all(b['met'] for b in bars.values()), bars
-    assert 'LB node replaced (2 RUNNING_ACTUAL)' in bars and 'failed requests that started after the kill' in bars
+    assert 'LB node replaced (2 RUNNING_ACTUAL)' in bars and 'failed requests that started once the VM was gone' in bars
+    # the removal is marked where it starts and where it returned; the wait for the replacement comes after that
+    assert [m['name'] for m in result['marks']] == ['lb-node-kill', 'lb-node-kill done']
+    assert 0 <= figures['action_took_s'] < 1.0 and figures['failed_started_during_action'] == 0
 
 
 def test_quirks_bars_count_failed_idempotent_requests_and_429s_with_room():
