@@ -1179,7 +1179,14 @@ class Engine:
                 self._set(record, S.STARTING_INSTANCE, 'updated' if metadata is not None else 'restarted')
             self._wait_booted(record, node)
         except Exception as exc:
-            self._failed(record, self._groups.get(record['group_id']), exc)
+            group = self._groups.get(record['group_id'])
+            states = _node_states([record['container']])
+            if states is not None and record['container'] not in states:
+                # Deleted behind the group's back, seen stopped mid-removal by the operability check: lost, not a
+                # failed boot (replaced at once)
+                self._lost(record, group)
+            else:
+                self._failed(record, group, exc)
 
     def _readopt(self, record):
         """A record from before a restart: its node must exist; booting ones are waited for again."""
