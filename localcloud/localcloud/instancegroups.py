@@ -1190,18 +1190,19 @@ class Engine:
 
     def _readopt(self, record):
         """A record from before a restart: its node must exist; booting ones are waited for again."""
-        found = coinode.docker('inspect', '-f', '{{.State.Running}}', record['container'], check=False)
+        states = _node_states([record['container']])
         group = self._groups.get(record['group_id'])
-        if found.returncode != 0:
+        if not states or record['container'] not in states:  # as before: no answer from docker counts as gone
             self._lost(record, group)
             return
+        running = states[record['container']][0]
         node = self._node(record)
         try:
-            if found.stdout.strip() != 'true':
+            if not running:
                 node.start()
                 with self._lock:
                     self._set(record, S.STARTING_INSTANCE, 'started again')
-            if record['status'] in BOOTING or found.stdout.strip() != 'true':
+            if record['status'] in BOOTING or not running:
                 self._wait_booted(record, node)
             elif record['status'] == S.STOPPING_INSTANCE:
                 self._restart(record)
